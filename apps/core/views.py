@@ -1,0 +1,45 @@
+"""Meta endpoints: health and server info."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from django.db import connection
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.params import query_bool
+
+
+class OkView(APIView):
+    def get(self, request: Request) -> Response:
+        if query_bool(request.query_params, "check_db"):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return Response({"ok": True, "services": {"database": "ok"}})
+        return Response({"ok": True})
+
+
+class InfoView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "version": version("agentserver"),
+                "langgraph_py_version": version("langgraph"),
+                "flags": {
+                    "assistants": True,
+                    "crons": False,
+                    "langsmith": False,
+                    "langsmith_tracing_replicas": False,
+                    "langsmith_tracing_session_on_runs": False,
+                },
+                "host": {
+                    "kind": "self-hosted",
+                    "project_id": None,
+                    "host_revision_id": None,
+                    "revision_id": None,
+                    "tenant_id": None,
+                },
+            }
+        )

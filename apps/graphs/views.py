@@ -1,0 +1,143 @@
+"""The assistants endpoints (reference §2)."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.errors import Unprocessable
+from apps.core.fields import check_select, selected, validated
+from apps.core.pagination import paginated_response
+from apps.core.params import path_uuid, query_bool
+from apps.graphs import selectors, services
+from apps.graphs.introspection import (
+    graph_drawing,
+    graph_schemas,
+    inspect_assistant_graph,
+    subgraph_schemas,
+)
+from apps.graphs.serializers import (
+    ASSISTANT_FIELDS,
+    AssistantCountSerializer,
+    AssistantCreateSerializer,
+    AssistantLatestSerializer,
+    AssistantPatchSerializer,
+    AssistantSearchSerializer,
+    AssistantVersionsSerializer,
+    assistant_json,
+)
+
+
+class AssistantCreateView(APIView):
+    def post(self, request: Request) -> Response:
+        assistant = services.assistant_create(**validated(AssistantCreateSerializer, request.data))
+        return Response(assistant_json(assistant))
+
+
+class AssistantSearchView(APIView):
+    def post(self, request: Request) -> Response:
+        data = validated(AssistantSearchSerializer, request.data)
+        select = check_select(data.get("select"), ASSISTANT_FIELDS)
+        queryset = selectors.assistants_filtered(
+            metadata=data.get("metadata"), graph_id=data.get("graph_id"), name=data.get("name")
+        )
+        order = (data.get("sort_order") or "desc").lower()
+        sort_by = data.get("sort_by") or "created_at"
+        queryset = queryset.order_by(f"{'-' if order == 'desc' else ''}{sort_by}", "pk")
+        offset, limit = data["offset"], data["limit"]
+        rows = [selected(assistant_json(a), select) for a in queryset[offset : offset + limit + 1]]
+        return paginated_response(rows, offset=offset, limit=limit)
+
+
+class AssistantCountView(APIView):
+    def post(self, request: Request) -> Response:
+        data = validated(AssistantCountSerializer, request.data)
+        return Response(selectors.assistants_filtered(**data).count())
+
+
+class AssistantDetailView(APIView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        assistant = selectors.assistant_get(assistant_id=path_uuid(assistant_id, "assistant"))
+        return Response(assistant_json(assistant))
+
+    def patch(self, request: Request, assistant_id: str) -> Response:
+        assistant_id = path_uuid(assistant_id, "assistant")
+        selectors.assistant_get(assistant_id=assistant_id)
+        data = validated(AssistantPatchSerializer, request.data)
+        assistant = services.assistant_update(assistant_id=assistant_id, **data)
+        return Response(assistant_json(assistant))
+
+    def delete(self, request: Request, assistant_id: str) -> Response:
+        assistant_id = path_uuid(assistant_id, "assistant")
+        selectors.assistant_get(assistant_id=assistant_id)
+        services.assistant_delete(
+            assistant_id=assistant_id,
+            delete_threads=query_bool(request.query_params, "delete_threads"),
+        )
+        return Response(status=204)
+
+
+class AssistantGraphView(APIView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        assistant = selectors.assistant_resolve(assistant_id=assistant_id)
+        xray = xray_param(request.query_params.get("xray"))
+        return Response(inspect_assistant_graph(assistant, lambda g: graph_drawing(g, xray=xray)))
+
+
+class AssistantSchemasView(APIView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        assistant = selectors.assistant_get(assistant_id=path_uuid(assistant_id, "assistant"))
+        schemas = inspect_assistant_graph(assistant, graph_schemas)
+        return Response({"graph_id": assistant.graph_id, **schemas})
+
+
+class AssistantSubgraphsView(APIView):
+    def get(self, request: Request, assistant_id: str, namespace: str | None = None) -> Response:
+        assistant = selectors.assistant_get(assistant_id=path_uuid(assistant_id, "assistant"))
+        recurse = query_bool(request.query_params, "recurse")
+        return Response(
+            inspect_assistant_graph(
+                assistant, lambda g: subgraph_schemas(g, namespace=namespace, recurse=recurse)
+            )
+        )
+
+
+class AssistantVersionsView(APIView):
+    def post(self, request: Request, assistant_id: str) -> Response:
+        assistant_id = path_uuid(assistant_id, "assistant")
+        data = validated(AssistantVersionsSerializer, request.data)
+        versions = selectors.assistant_versions(
+            assistant_id=assistant_id, metadata=data.get("metadata")
+        )
+        offset, limit = data["offset"], data["limit"]
+        rows = [assistant_json(v) for v in versions[offset : offset + limit]]
+        if not rows:
+            return Response({"detail": f"Assistant {assistant_id} not found"}, status=404)
+        return Response(rows)
+
+
+class AssistantLatestView(APIView):
+    def post(self, request: Request, assistant_id: str) -> Response:
+        assistant_id = path_uuid(assistant_id, "assistant")
+        selectors.assistant_get(assistant_id=assistant_id)
+        # The SDKs send a JSON body; the reference's OpenAPI documents a query parameter.
+        payload = request.data if "version" in request.data else request.query_params
+        version = validated(AssistantLatestSerializer, payload)["version"]
+        assistant = services.assistant_set_latest(assistant_id=assistant_id, version=version)
+        return Response(assistant_json(assistant))
+
+
+def xray_param(raw: str | None) -> bool | int:
+    if raw is None or raw == "":
+        return False
+    lowered = raw.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    try:
+        depth = int(lowered)
+    except ValueError:
+        raise Unprocessable("Invalid xray value: use true, false or a positive integer") from None
+    if depth <= 0:
+        raise Unprocessable("Invalid xray value: the depth must be a positive integer")
+    return depth

@@ -1,0 +1,124 @@
+"""Long-term memory: the LangGraph store's namespaces, items and embedding vectors.
+
+A namespace such as ``("users", "42", "notes")`` is stored as its labels joined with ``"."``
+(labels cannot contain ``"."``) in ``prefix``. Text in ``prefix`` compares code point by code
+point on both databases (SQLite's default BINARY collation, PostgreSQL's ``"C"``), so
+``prefix >= 'a.b.' AND prefix < 'a.b/'`` selects exactly the namespaces under ``("a", "b")``
+as one index range.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import models
+from django.db.models import Q
+
+
+class NamespaceField(models.TextField):
+    """Text that sorts and compares by code point on every database.
+
+    On PostgreSQL the column gets the ``"C"`` collation: the default locale collation ignores
+    punctuation at first level, which would break the range scans above.
+    """
+
+    def db_parameters(self, connection):
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
+
+
+class SortedKeysJSONEncoder(json.JSONEncoder):
+    """Writes object keys sorted, so equal objects are equal text on SQLite too (PostgreSQL's
+    jsonb normalises objects itself); the search filters compare nested objects that way."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["sort_keys"] = True
+        super().__init__(*args, **kwargs)
+
+
+class StoreNamespace(models.Model):
+    """A namespace that holds at least one item: the store's services add the row with the
+    namespace's first item and delete it with the last one, so namespace listings read this
+    small table instead of every item. ``StoreItem.prefix`` references it, so an item can never
+    exist without its namespace row."""
+
+    prefix = NamespaceField(help_text='Namespace labels joined with ".".')
+    depth = models.PositiveSmallIntegerField(help_text="Number of namespace labels.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prefix"], name="memory_namespace_prefix_uniq"),
+            models.CheckConstraint(
+                condition=Q(depth__gte=1) & ~Q(prefix=""), name="memory_namespace_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.prefix
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.prefix.split("."))
+
+
+class StoreItem(models.Model):
+    # The column holds the namespace text itself (to_field), so searches range-scan the
+    # (prefix, key) index without a join.
+    prefix = models.ForeignKey(
+        StoreNamespace,
+        to_field="prefix",
+        db_column="prefix",
+        db_index=False,  # the (prefix, key) unique index serves every lookup by prefix
+        on_delete=models.DO_NOTHING,  # namespaces are deleted by the services, once empty
+        related_name="items",
+    )
+    key = models.TextField()
+    value = models.JSONField(encoder=SortedKeysJSONEncoder)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ttl_minutes = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prefix", "key"], name="memory_item_prefix_key_uniq"),
+            models.CheckConstraint(
+                condition=Q(ttl_minutes__isnull=True, expires_at__isnull=True)
+                | Q(ttl_minutes__gt=0, expires_at__isnull=False),
+                name="memory_item_ttl_has_expiry",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(expires_at__isnull=False),
+                name="memory_item_expires_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix_id}/{self.key}"
+
+    @property
+    def namespace(self) -> tuple[str, ...]:
+        return tuple(self.prefix_id.split("."))
+
+
+class StoreVector(models.Model):
+    """One embedding of one text extracted from an item (an item has one per indexed text).
+
+    Vectors are unit-length float32 arrays, so a dot product is the cosine similarity.
+    ``DO_NOTHING`` because Django 5.2 cannot declare ``ON DELETE CASCADE`` in the schema and
+    its emulated cascade loads every deleted item; the store's services delete an item's
+    vectors in the same transaction as the item, and the foreign key (checked at commit)
+    rejects any path that forgets.
+    """
+
+    item = models.ForeignKey(StoreItem, on_delete=models.DO_NOTHING, related_name="vectors")
+    field = models.TextField(help_text="The JSON path the embedded text was read from.")
+    embedding = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"{self.item_id}:{self.field}"

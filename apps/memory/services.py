@@ -1,0 +1,363 @@
+"""The store's database work: one function per verb, called by DjangoStore on a database
+thread (see apps.core.dbthreads) and by the sweep task.
+
+Namespaces arrive as tuples of validated labels (no ``"."``); items are addressed by
+``(prefix, key)`` where ``prefix`` is the labels joined with ``"."``.
+
+Namespace rows follow their items: a write adds the row of every namespace it puts into, and
+every path that deletes items deletes the namespace rows left empty. Concurrency:
+- Deleters lock the namespace rows they may empty (``FOR NO KEY UPDATE``, in prefix order, so
+  two of them cannot deadlock), so of two transactions deleting a namespace's last items the
+  second sees the first's deletions and removes the row.
+- That lock does not block the ``FOR KEY SHARE`` lock a writer's foreign-key check takes.
+  When a writer adds an item to a namespace a deleter is pruning, the deferred foreign key
+  fails whichever of the two commits second with an IntegrityError; ``store_items_write``
+  and the sweep retry once (every write is idempotent), which re-creates or keeps the row.
+SQLite serialises writers (``BEGIN IMMEDIATE``), so none of this can race there.
+
+On PostgreSQL a put batch without deletes or vectors is one statement (the namespace rows
+in a CTE), so a lone put costs one round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from apps.memory import vectors
+from apps.memory.filters import (
+    NamespaceCondition,
+    ValueCondition,
+    ValueMatch,
+    namespace_scope,
+    namespace_text,
+)
+from apps.memory.models import StoreItem, StoreNamespace, StoreVector
+
+SWEEP_BATCH = 1000
+UPSERT_CHUNK = 1000  # rows per upsert statement (7 parameters each; PostgreSQL allows 65535)
+ITEM_FIELDS = ("prefix", "key", "value", "created_at", "updated_at", "expires_at", "ttl_minutes")
+UPDATED_FIELDS = ["value", "updated_at", "expires_at", "ttl_minutes"]
+
+
+@dataclass(frozen=True)
+class ItemWrite:
+    """One PutOp after validation. ``value`` None deletes the item. ``vectors`` holds the
+    item's ``(field, encoded vector)`` pairs; None leaves its stored vectors as they are."""
+
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any] | None
+    ttl_minutes: float | None = None
+    vectors: list[tuple[str, bytes]] | None = None
+
+
+def store_items_get(
+    *, addresses: Sequence[tuple[str, str]], omit_expired: bool, now: datetime
+) -> dict[tuple[str, str], StoreItem]:
+    """The stored items at ``(prefix, key)`` addresses, keyed by address; missing ones absent."""
+    queryset = StoreItem.objects.filter(_addresses(addresses))
+    if omit_expired:
+        queryset = queryset.filter(_live(now))
+    return {(item.prefix_id, item.key): item for item in queryset}
+
+
+def store_items_search(
+    *,
+    namespace_prefix: tuple[str, ...],
+    conditions: Sequence[ValueCondition],
+    limit: int,
+    offset: int,
+    omit_expired: bool,
+    now: datetime,
+) -> list[StoreItem]:
+    """Items at or under ``namespace_prefix`` (whole labels) matching every condition,
+    most recently updated first."""
+    queryset = _matching(namespace_prefix, conditions, omit_expired=omit_expired, now=now)
+    return list(queryset.order_by("-updated_at", "prefix", "key")[offset : offset + limit])
+
+
+def store_items_rank(
+    *,
+    namespace_prefix: tuple[str, ...],
+    conditions: Sequence[ValueCondition],
+    query: Sequence[float],
+    limit: int,
+    offset: int,
+    omit_expired: bool,
+    now: datetime,
+) -> list[tuple[StoreItem, float | None]]:
+    """Matching items ranked by cosine similarity to the unit vector ``query``, an item
+    scoring the best of its vectors; items without vectors follow, unscored, newest first.
+    ``offset`` and ``limit`` count items, after that de-duplication.
+
+    Ranks in Python over every matching vector: O(vectors x dims), no pgvector needed.
+    """
+    candidates = _matching(namespace_prefix, conditions, omit_expired=omit_expired, now=now)
+    best: dict[int, float] = {}
+    stored = StoreVector.objects.filter(item__in=candidates.values("pk"))
+    for item_id, blob in stored.values_list("item_id", "embedding").iterator(chunk_size=2000):
+        score = vectors.similarity(query, blob)
+        if score > best.get(item_id, -math.inf):
+            best[item_id] = score
+    ranked = sorted(best.items(), key=lambda pair: (-pair[1], pair[0]))
+    page = ranked[offset : offset + limit]
+    rows = StoreItem.objects.in_bulk([item_id for item_id, _ in page])
+    results: list[tuple[StoreItem, float | None]] = [
+        (rows[item_id], score) for item_id, score in page if item_id in rows
+    ]
+    wanted = offset + limit - len(ranked)
+    if wanted > 0:
+        skip = max(0, offset - len(ranked))
+        unscored = candidates.filter(~Exists(StoreVector.objects.filter(item=OuterRef("pk"))))
+        unscored = unscored.order_by("-updated_at", "prefix", "key")[skip:wanted]
+        results += [(item, None) for item in unscored]
+    return results
+
+
+def store_items_refresh_expiry(*, items: Iterable[StoreItem], now: datetime) -> None:
+    """Push back the expiry of the given items that have a TTL to ``now`` + their TTL."""
+    by_ttl: dict[float, list[int]] = defaultdict(list)
+    for item in items:
+        if item.ttl_minutes is not None:
+            by_ttl[item.ttl_minutes].append(item.pk)
+    for ttl_minutes, ids in by_ttl.items():
+        StoreItem.objects.filter(pk__in=ids).update(expires_at=now + timedelta(minutes=ttl_minutes))
+
+
+def store_items_write(*, writes: Sequence[ItemWrite], now: datetime) -> None:
+    """Apply puts (upserts keeping ``created_at``) and deletes in one transaction.
+
+    At most one write per address (the store keeps the last one of a batch). An item's
+    vectors are replaced when its write carries vectors and deleted with the item.
+    """
+    try:
+        _write(writes, now)
+    except IntegrityError:
+        _write(writes, now)
+
+
+def _write(writes: Sequence[ItemWrite], now: datetime) -> None:
+    upserts = [write for write in writes if write.value is not None]
+    deletes = [(namespace_text(w.namespace), w.key) for w in writes if w.value is None]
+    reindexed = [write for write in upserts if write.vectors is not None]
+    # A lone PostgreSQL upsert is one statement, atomic by itself in autocommit mode; skipping
+    # BEGIN and COMMIT makes a put one round trip.
+    lone = (
+        connection.vendor == "postgresql"
+        and not deletes
+        and not reindexed
+        and len(upserts) <= UPSERT_CHUNK
+    )
+    with contextlib.nullcontext() if lone else transaction.atomic():
+        if deletes:
+            _delete_items(StoreItem.objects.filter(_addresses(deletes)), {p for p, _ in deletes})
+        ids = _upsert(upserts, now) if upserts else {}
+        if reindexed:
+            item_ids = [ids[(namespace_text(w.namespace), w.key)] for w in reindexed]
+            StoreVector.objects.filter(item_id__in=item_ids).delete()
+            StoreVector.objects.bulk_create(
+                StoreVector(item_id=item_id, field=field, embedding=blob)
+                for item_id, write in zip(item_ids, reindexed, strict=True)
+                for field, blob in write.vectors
+            )
+
+
+def _upsert(upserts: Sequence[ItemWrite], now: datetime) -> dict[tuple[str, str], int]:
+    """Insert or update items (an update keeps ``created_at``) and add the rows of their
+    namespaces; return the item ids by ``(prefix, key)``."""
+    # Sorted, so concurrent writers lock the same rows in the same order and cannot deadlock.
+    rows = sorted((_item_row(write, now) for write in upserts), key=lambda r: (r.prefix_id, r.key))
+    prefixes = sorted({row.prefix_id for row in rows})
+    namespaces = [StoreNamespace(prefix=prefix, depth=prefix.count(".") + 1) for prefix in prefixes]
+    if connection.vendor == "postgresql":
+        ids = {}
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            ids.update(_upsert_postgres(rows[start : start + UPSERT_CHUNK], namespaces))
+        return ids
+    StoreNamespace.objects.bulk_create(namespaces, ignore_conflicts=True)
+    saved = StoreItem.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["prefix", "key"],
+        update_fields=UPDATED_FIELDS,
+    )
+    return {(row.prefix_id, row.key): row.pk for row in saved}
+
+
+def _upsert_postgres(
+    rows: Sequence[StoreItem], namespaces: Sequence[StoreNamespace]
+) -> dict[tuple[str, str], int]:
+    """The namespace inserts and the item upserts as one statement (a data-modifying CTE);
+    the deferred foreign key is checked at its end, when the namespace rows exist."""
+    quote = connection.ops.quote_name
+    item_fields = [StoreItem._meta.get_field(name) for name in ITEM_FIELDS]
+    namespace_fields = [StoreNamespace._meta.get_field(name) for name in ("prefix", "depth")]
+    sql = (
+        f"WITH namespaces AS (INSERT INTO {quote(StoreNamespace._meta.db_table)}"
+        f" ({', '.join(quote(f.column) for f in namespace_fields)})"
+        f" VALUES {', '.join(['(%s, %s)'] * len(namespaces))} ON CONFLICT DO NOTHING)"
+        f" INSERT INTO {quote(StoreItem._meta.db_table)}"
+        f" ({', '.join(quote(f.column) for f in item_fields)})"
+        f" VALUES {', '.join(['(' + ', '.join(['%s'] * len(item_fields)) + ')'] * len(rows))}"
+        " ON CONFLICT (prefix, key) DO UPDATE SET "
+        + ", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in UPDATED_FIELDS)
+        + " RETURNING id, prefix, key"
+    )
+    params = [
+        field.get_db_prep_save(getattr(obj, field.attname), connection)
+        for objects, fields in ((namespaces, namespace_fields), (rows, item_fields))
+        for obj in objects
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(prefix, key): item_id for item_id, prefix, key in cursor.fetchall()}
+
+
+def _item_row(write: ItemWrite, now: datetime) -> StoreItem:
+    ttl = write.ttl_minutes
+    return StoreItem(
+        prefix_id=namespace_text(write.namespace),
+        key=write.key,
+        value=write.value,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(minutes=ttl) if ttl is not None else None,
+        ttl_minutes=ttl,
+    )
+
+
+def store_items_delete(*, item_ids: Sequence[int]) -> int:
+    """Delete items by primary key, with their vectors and the namespaces they leave empty
+    (the admin's delete); return how many were deleted."""
+    doomed = StoreItem.objects.filter(pk__in=item_ids)
+    with transaction.atomic():
+        prefixes = set(doomed.values_list("prefix", flat=True))
+        return _delete_items(doomed, prefixes)
+
+
+def _delete_items(doomed: QuerySet[StoreItem], prefixes: set[str]) -> int:
+    """Delete ``doomed`` items, their vectors, and the namespaces among ``prefixes`` they
+    leave empty; inside the caller's transaction. Returns the number of items deleted."""
+    locked = StoreNamespace.objects.select_for_update(no_key=True).filter(prefix__in=prefixes)
+    list(locked.order_by("prefix").values_list("pk", flat=True))
+    StoreVector.objects.filter(item__in=doomed.values("pk")).delete()
+    deleted, _ = doomed.delete()
+    StoreNamespace.objects.filter(prefix__in=prefixes).filter(
+        ~Exists(StoreItem.objects.filter(prefix=OuterRef("prefix")))
+    ).delete()
+    return deleted
+
+
+def store_items_sweep_expired(*, batch_size: int = SWEEP_BATCH) -> int:
+    """Delete every item whose ``expires_at`` has passed, with its vectors and the namespaces
+    it leaves empty; return how many items were deleted.
+
+    Works in batches, each its own transaction. On PostgreSQL the batch rows are locked
+    (SKIP LOCKED), so a concurrent sweep takes other rows and a concurrent TTL refresh waits
+    and then finds the row gone rather than keeping an item whose vectors were deleted.
+    """
+    now = timezone.now()
+    deleted = 0
+    while True:
+        try:
+            count = _sweep_batch(now, batch_size)
+        except IntegrityError:  # lost a race with a writer (module docstring); once more
+            count = _sweep_batch(now, batch_size)
+        deleted += count
+        if count < batch_size:
+            return deleted
+
+
+def _sweep_batch(now: datetime, batch_size: int) -> int:
+    with transaction.atomic():
+        expired = StoreItem.objects.select_for_update(skip_locked=True).filter(expires_at__lt=now)
+        batch = list(expired.order_by().values_list("pk", "prefix")[:batch_size])
+        if not batch:
+            return 0
+        return _delete_items(
+            StoreItem.objects.filter(pk__in=[pk for pk, _ in batch]),
+            {prefix for _, prefix in batch},
+        )
+
+
+def store_namespaces_list(
+    *,
+    conditions: Sequence[NamespaceCondition],
+    max_depth: int | None,
+    limit: int,
+    offset: int,
+    omit_expired: bool,
+    now: datetime,
+) -> list[tuple[str, ...]]:
+    """Namespaces matching every condition, sorted by their dotted text (code point order),
+    then paged. With ``max_depth`` each is first cut to that many labels and duplicates are
+    dropped, which needs every matching namespace (one short row each) in Python.
+
+    One hand-written statement: the ORM's query building would cost more than running it.
+    """
+    namespaces = connection.ops.quote_name(StoreNamespace._meta.db_table)
+    where, params = ["1 = 1"], []
+    for condition in conditions:
+        sql, condition_params = condition.sql("n.prefix", connection.vendor)
+        where.append(f"({sql})")
+        params += condition_params
+    if omit_expired:
+        items = connection.ops.quote_name(StoreItem._meta.db_table)
+        where.append(
+            f"EXISTS (SELECT 1 FROM {items} i WHERE i.prefix = n.prefix"
+            " AND (i.expires_at IS NULL OR i.expires_at > %s))"
+        )
+        params.append(connection.ops.adapt_datetimefield_value(now))
+    sql = f"SELECT n.prefix FROM {namespaces} n WHERE {' AND '.join(where)} ORDER BY n.prefix"
+    if not max_depth:
+        sql += " LIMIT %s OFFSET %s"
+        params += [limit, offset]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        prefixes = [prefix for (prefix,) in cursor.fetchall()]
+    if max_depth:
+        heads = sorted({".".join(prefix.split(".")[:max_depth]) for prefix in prefixes})
+        prefixes = heads[offset : offset + limit]
+    return [tuple(prefix.split(".")) for prefix in prefixes]
+
+
+def _matching(
+    namespace_prefix: tuple[str, ...],
+    conditions: Sequence[ValueCondition],
+    *,
+    omit_expired: bool,
+    now: datetime,
+) -> QuerySet[StoreItem]:
+    queryset = StoreItem.objects.all()
+    if namespace_prefix:
+        queryset = queryset.filter(namespace_scope(namespace_prefix, field="prefix_id"))
+    if conditions:
+        queryset = queryset.filter(*(ValueMatch(condition) for condition in conditions))
+    if omit_expired:
+        queryset = queryset.filter(_live(now))
+    return queryset
+
+
+def _addresses(addresses: Iterable[tuple[str, str]]) -> Q:
+    keys_by_prefix: dict[str, list[str]] = defaultdict(list)
+    for prefix, key in addresses:
+        keys_by_prefix[prefix].append(key)
+    condition = Q(pk__in=[])  # no address matches nothing, never everything
+    for prefix, keys in keys_by_prefix.items():
+        condition |= Q(prefix_id=prefix, key__in=keys)
+    return condition
+
+
+def _live(now: datetime) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)

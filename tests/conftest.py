@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+
+from apps.core.dbthreads import db_threads
+from apps.graphs.config import load_project
+from apps.graphs.registry import use_project
+
+PROJECT = Path(__file__).parent / "project" / "langgraph.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_project():
+    """In-process tests serve the graphs of tests/project."""
+    use_project(load_project(PROJECT))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_database_threads(django_db_setup, django_db_blocker):
+    """The adapters' database threads hold connections; close them before the test database
+    is dropped (PostgreSQL refuses to drop a database that has sessions)."""
+    yield
+    db_threads().close()
+
+
+@pytest.fixture
+def api():
+    """An in-process API client (DRF's test client: real URL conf, views and database)."""
+    from rest_framework.test import APIClient
+
+    return APIClient()

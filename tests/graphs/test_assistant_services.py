@@ -1,0 +1,30 @@
+"""Assistant verbs beyond what the HTTP tests show."""
+
+import pytest
+
+from apps.graphs.models import Assistant, AssistantVersion
+from apps.graphs.services import assistant_create, assistant_delete, assistants_sync_defaults
+from apps.threads.models import Thread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_deleting_with_delete_threads_removes_the_assistants_threads_only():
+    assistant = assistant_create(graph_id="agent")
+    mine = Thread.objects.create(metadata={"assistant_id": str(assistant.assistant_id)})
+    other = Thread.objects.create(metadata={"assistant_id": "someone-else"})
+
+    assistant_delete(assistant_id=assistant.assistant_id, delete_threads=True)
+
+    assert not Thread.objects.filter(pk=mine.pk).exists()
+    assert Thread.objects.filter(pk=other.pk).exists()
+    assert not AssistantVersion.objects.filter(assistant_id=assistant.assistant_id).exists()
+
+
+def test_syncing_default_assistants_twice_keeps_one_each_and_resyncs_names():
+    assistants_sync_defaults()
+    Assistant.objects.filter(graph_id="nested").update(name="renamed by hand")
+    assistants_sync_defaults()
+    nested = Assistant.objects.get(graph_id="nested")
+    assert nested.name == "Nested graph"
+    assert Assistant.objects.filter(metadata__created_by="system").count() == 4
