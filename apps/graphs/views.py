@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.core.errors import Unprocessable
 from apps.core.fields import check_select, selected, validated
-from apps.core.pagination import paginated_response
+from apps.core.pagination import page_rows, paginated_response
 from apps.core.params import path_uuid, query_bool
 from apps.graphs import selectors, services
 from apps.graphs.introspection import (
@@ -42,12 +42,8 @@ class AssistantSearchView(APIView):
         queryset = selectors.assistants_filtered(
             metadata=data.get("metadata"), graph_id=data.get("graph_id"), name=data.get("name")
         )
-        order = (data.get("sort_order") or "desc").lower()
-        sort_by = data.get("sort_by") or "created_at"
-        queryset = queryset.order_by(f"{'-' if order == 'desc' else ''}{sort_by}", "pk")
-        offset, limit = data["offset"], data["limit"]
-        rows = [selected(assistant_json(a), select) for a in queryset[offset : offset + limit + 1]]
-        return paginated_response(rows, offset=offset, limit=limit)
+        rows = [selected(assistant_json(a), select) for a in page_rows(queryset, data)]
+        return paginated_response(rows, offset=data["offset"], limit=data["limit"])
 
 
 class AssistantCountView(APIView):

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.core.errors import Unprocessable
 from apps.core.fields import check_select, selected, validated
-from apps.core.pagination import paginated_response
+from apps.core.pagination import page_rows, paginated_response
 from apps.core.params import path_uuid, query_bool, query_list
 from apps.threads import selectors, services
 from apps.threads.serializers import (
@@ -47,18 +47,14 @@ class ThreadSearchView(APIView):
             ids=data.get("ids"),
             status=data.get("status"),
         )
-        order = (data.get("sort_order") or "desc").lower()
-        sort_by = data.get("sort_by") or "created_at"
-        queryset = queryset.order_by(f"{'-' if order == 'desc' else ''}{sort_by}", "pk")
-        offset, limit = data["offset"], data["limit"]
         rows = []
-        for thread in queryset[offset : offset + limit + 1]:
+        for thread in page_rows(queryset, data):
             row = thread_json(thread)
             out = selected(row, select)
             if extract:
                 out["extracted"] = selectors.extracted(row, extract)
             rows.append(out)
-        return paginated_response(rows, offset=offset, limit=limit)
+        return paginated_response(rows, offset=data["offset"], limit=data["limit"])
 
 
 class ThreadCountView(APIView):
