@@ -106,43 +106,20 @@ def _uvicorn(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_embedded_beat() -> None:
-    """Run the beat schedule's periodic tasks on a daemon thread (embedded mode has no beat)."""
-    import logging
-    import threading
-    import time
-
-    from agentserver.celery import app, beat_schedule
-    from apps.graphs.registry import registry
-
-    log = logging.getLogger("agentserver.beat")
-    app.loader.import_default_modules()  # autodiscovery of tasks is lazy until a worker starts
-    schedule = [
-        (entry["task"], float(entry["schedule"]))
-        for entry in beat_schedule(registry().project).values()
-    ]
-    due = {task: time.monotonic() + interval for task, interval in schedule}
-    wake = threading.Event()  # never set: its timed wait is the scheduler's clock
-
-    def loop() -> None:
-        while not wake.wait(min(due.values()) - time.monotonic() if due else 60):
-            now = time.monotonic()
-            for task, interval in schedule:
-                if due[task] <= now:
-                    due[task] = now + interval
-                    try:
-                        app.tasks[task].apply()
-                    except Exception:
-                        log.exception("periodic task %s failed", task)
-
-    threading.Thread(target=loop, name="agentserver-beat", daemon=True).start()
-
-
 def run_dev(args: argparse.Namespace) -> int:
     _setup(load_graphs=True)
     _migrate()
     _sync_assistants()
-    _start_embedded_beat()
+    from django.conf import settings
+
+    from agentserver.embedded import start_beat, start_worker
+    from apps.graphs.registry import registry
+
+    if not settings.REDIS_URL:
+        # Embedded: no broker to share, so this process also works the queue and keeps time.
+        # With REDIS_URL set, `agentserver worker` and `agentserver beat` do that instead.
+        start_worker(concurrency=settings.AGENTSERVER_WORKER_THREADS)
+        start_beat(registry().project)
     print(f"agentserver: serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     return _uvicorn(args)
 
@@ -159,11 +136,16 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _celery_args(args: argparse.Namespace) -> list[str]:
+    extra = list(args.celery_args)
+    return extra[1:] if extra[:1] == ["--"] else extra
+
+
 def run_worker(args: argparse.Namespace) -> int:
     _setup(load_graphs=True)
     from agentserver.celery import app
 
-    app.worker_main(["worker", "--loglevel=INFO", *args.celery_args])
+    app.worker_main(["worker", "--loglevel=INFO", *_celery_args(args)])
     return 0
 
 
@@ -174,7 +156,7 @@ def run_beat(args: argparse.Namespace) -> int:
 
     app.conf.beat_schedule = beat_schedule(registry().project)
 
-    app.start(["beat", "--loglevel=INFO", *args.celery_args])
+    app.start(["beat", "--loglevel=INFO", *_celery_args(args)])
     return 0
 
 

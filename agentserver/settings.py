@@ -156,6 +156,11 @@ try:
     AGENTSERVER_DB_THREADS = env_int("AGENTSERVER_DB_THREADS", 4, minimum=1)
     AGENTSERVER_MAX_BODY_BYTES = env_int("AGENTSERVER_MAX_BODY_BYTES", 50 * 1024 * 1024, minimum=1)
     LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+    AGENTSERVER_RUN_LEASE_SECONDS = env_int("AGENTSERVER_RUN_LEASE_SECONDS", 30, minimum=3)
+    AGENTSERVER_RUN_MAX_ATTEMPTS = env_int("AGENTSERVER_RUN_MAX_ATTEMPTS", 3, minimum=1)
+    AGENTSERVER_RUN_TIMEOUT_SECONDS = env_int("AGENTSERVER_RUN_TIMEOUT_SECONDS", 86400, minimum=1)
+    AGENTSERVER_EVENTLOG_TTL_SECONDS = env_int("AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600, minimum=1)
+    AGENTSERVER_WORKER_THREADS = env_int("AGENTSERVER_WORKER_THREADS", 4, minimum=1)
 except ConfigError as exc:
     sys.stderr.write(f"agentserver: configuration error: {exc}\n")
     raise SystemExit(2) from None
@@ -178,6 +183,8 @@ INSTALLED_APPS = [
     "apps.threads",
     "apps.checkpoints",
     "apps.memory",
+    "apps.runs",
+    "apps.streams",
 ]
 
 MIDDLEWARE = [
@@ -239,7 +246,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+# The in-memory transport polls its queues; poll often so an embedded run starts at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {} if REDIS_URL else {"polling_interval": 0.005}
+# One queue per deployment; tests give each run of the suite its own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("AGENTSERVER_QUEUE", "agentserver")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -249,6 +260,10 @@ CELERY_BEAT_SCHEDULE = {
     "memory.sweep_expired_items": {
         "task": "memory.sweep_expired_items",
         "schedule": 60.0 * env_int("AGENTSERVER_STORE_SWEEP_MINUTES", 5, minimum=1),
+    },
+    "runs.sweep": {
+        "task": "runs.sweep",
+        "schedule": float(env_int("AGENTSERVER_RUN_SWEEP_SECONDS", 10, minimum=1)),
     },
     "threads.sweep_expired": {
         "task": "threads.sweep_expired",

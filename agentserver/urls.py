@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("apps.graphs.urls")),
     path("", include("apps.threads.urls")),
     path("", include("apps.memory.urls")),
+    path("", include("apps.runs.urls")),
 ]

@@ -42,13 +42,12 @@ class DatabaseThreads:
         self._local = threading.local()
 
     def _start(self) -> None:
-        # Called with the lock held.
-        for index in range(self.size):
+        # Called with the lock held. Every thread starts parked on its inbox, thread 0 on top.
+        for index in reversed(range(self.size)):
+            inbox: queue.SimpleQueue = queue.SimpleQueue()
+            self._idle.append(inbox)
             thread = threading.Thread(
-                target=self._work,
-                args=(queue.SimpleQueue(),),
-                name=f"agentserver-db-{index}",
-                daemon=True,
+                target=self._work, args=(inbox,), name=f"agentserver-db-{index}", daemon=True
             )
             self._threads.append(thread)
             thread.start()
@@ -56,18 +55,17 @@ class DatabaseThreads:
     def _work(self, inbox: queue.SimpleQueue) -> None:
         self._local.inside = True
         close_old_connections()
-        while True:
-            # Take waiting work first; only an idle thread with nothing waiting parks itself.
+        job = inbox.get()
+        while job is not _STOP:
+            self._run(job)
+            # Take waiting work first; only a thread with nothing waiting parks itself again.
             with self._lock:
                 job = self._backlog.popleft() if self._backlog else None
                 if job is None:
                     self._idle.append(inbox)
             if job is None:
                 job = inbox.get()
-            if job is _STOP:
-                connection.close()
-                return
-            self._run(job)
+        connection.close()
 
     def _run(self, job: tuple) -> None:
         future, fn, args, kwargs = job

@@ -3,6 +3,7 @@
 import pytest
 
 from apps.graphs.models import Assistant, AssistantVersion
+from apps.graphs.registry import registry
 from apps.graphs.services import assistant_create, assistant_delete, assistants_sync_defaults
 from apps.threads.models import Thread
 
@@ -27,4 +28,6 @@ def test_syncing_default_assistants_twice_keeps_one_each_and_resyncs_names():
     assistants_sync_defaults()
     nested = Assistant.objects.get(graph_id="nested")
     assert nested.name == "Nested graph"
-    assert Assistant.objects.filter(metadata__created_by="system").count() == 4
+    assert Assistant.objects.filter(metadata__created_by="system").count() == len(
+        registry().graph_ids
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import operator
+import time
 from typing import Annotated
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
@@ -87,3 +89,104 @@ def make_configured(config: RunnableConfig):
     builder.add_edge(START, "shout")
     builder.add_edge("shout", END)
     return builder.compile()
+
+
+class LoopState(TypedDict):
+    count: int
+    target: int
+    delay: float
+
+
+def tick(state: LoopState) -> dict:
+    # The work of a step: long enough for a test to cancel or crash the run in the middle.
+    time.sleep(state.get("delay", 0.0))
+    return {"count": state.get("count", 0) + 1}
+
+
+def more_ticks(state: LoopState) -> str:
+    return "tick" if state["count"] < state.get("target", 1) else END
+
+
+_slow = StateGraph(LoopState)
+_slow.add_node("tick", tick)
+_slow.add_edge(START, "tick")
+_slow.add_conditional_edges("tick", more_ticks)
+slow = _slow.compile()
+
+
+def explode(state: InnerState) -> dict:
+    raise ValueError("the node failed on purpose")
+
+
+_failing = StateGraph(InnerState)
+_failing.add_node("explode", explode)
+_failing.add_edge(START, "explode")
+failing = _failing.compile()
+
+
+class PairState(TypedDict):
+    answers: Annotated[list[str], operator.add]
+
+
+def ask_left(state: PairState) -> dict:
+    return {"answers": [f"left:{interrupt('left?')}"]}
+
+
+def ask_right(state: PairState) -> dict:
+    return {"answers": [f"right:{interrupt('right?')}"]}
+
+
+_pair = StateGraph(PairState)
+_pair.add_node("ask_left", ask_left)
+_pair.add_node("ask_right", ask_right)
+_pair.add_edge(START, "ask_left")
+_pair.add_edge(START, "ask_right")
+parallel_approval = _pair.compile()
+
+
+def write_custom(state: InnerState) -> dict:
+    writer = get_stream_writer()
+    writer({"progress": 50})
+    writer({"progress": 100})
+    return {"steps": ["custom"]}
+
+
+_custom = StateGraph(InnerState)
+_custom.add_node("write_custom", write_custom)
+_custom.add_edge(START, "write_custom")
+custom = _custom.compile()
+
+
+class RecordState(TypedDict):
+    steps: Annotated[list[str], operator.add]
+    delay: float
+
+
+def _record(node: str, config: RunnableConfig) -> None:
+    """Note in a side table that this node executed (crash tests count these)."""
+    from django.db import connection
+
+    run_id = config["configurable"]["run_id"]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS test_node_executions (run_id text, node text)")
+        cursor.execute(
+            "INSERT INTO test_node_executions (run_id, node) VALUES (%s, %s)", [run_id, node]
+        )
+
+
+def _recording_node(name: str):
+    def node(state: RecordState, config: RunnableConfig) -> dict:
+        _record(name, config)
+        time.sleep(state.get("delay", 0.0))
+        return {"steps": [name]}
+
+    return node
+
+
+_recorder = StateGraph(RecordState)
+_previous = START
+for _name in ("one", "two", "three", "four", "five", "six"):
+    _recorder.add_node(_name, _recording_node(_name))
+    _recorder.add_edge(_previous, _name)
+    _previous = _name
+recorder = _recorder.compile()

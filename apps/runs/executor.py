@@ -1,0 +1,314 @@
+"""Executes one claimed run: the graph with the Django checkpointer and store, its stream into
+the run's event log, a lease heartbeat, cancellation, and the final record.
+
+One attempt of a run goes: claim (compare-and-set; nothing to do if it fails) → ``metadata``
+event → ``graph.astream`` → ``error`` event if it raised → the run and thread are settled
+(conditional on the attempt, so a stalled worker cannot overwrite its replacement) → ``end``
+event. A cancel flag or a worker shutdown stops the graph between steps; the checkpoints of the
+finished steps stay, so a later attempt resumes where this one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from langgraph.types import Command, Send
+
+from apps.core.dbthreads import db_threads
+from apps.core.encoding import dumps, to_jsonable
+from apps.graphs.registry import registry
+from apps.runs import services
+from apps.runs.events import ChunkTranslator, error_payload, graph_modes
+from apps.runs.models import Run, RunStatus
+from apps.streams.eventlog import event_log
+from apps.threads.state import checkpointer, interrupts_by_task
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# Set when the worker is shutting down: running graphs stop at their next step and their runs
+# go back to the queue for another worker.
+draining = threading.Event()
+
+
+def stream_name(run_id: uuid.UUID | str) -> str:
+    """The run's event log: what its SSE streams replay and follow."""
+    return f"run:{run_id}"
+
+
+def result_name(run_id: uuid.UUID | str) -> str:
+    """One ``end`` entry holding the /wait body, written when the run ends (it outlives the run
+    row, which a rollback or a temporary thread deletes)."""
+    return f"run:{run_id}:result"
+
+
+def run_timeout_seconds() -> float:
+    return float(getattr(settings, "AGENTSERVER_RUN_TIMEOUT_SECONDS", 86400))
+
+
+def event_ttl_seconds() -> int:
+    return int(getattr(settings, "AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600))
+
+
+@dataclass
+class Outcome:
+    status: str
+    output: Any
+    error: dict[str, str] | None = None
+    release: bool = False  # give the run back to the queue instead of finishing it
+
+
+async def execute_run(run_id: uuid.UUID | str) -> str | None:
+    """Claim and execute the run; returns its final status, or None if this worker did not
+    finish it (not claimed: someone else has it, it was cancelled, or it is not its turn;
+    released at shutdown; or its lease was taken over)."""
+    run_id = uuid.UUID(str(run_id))
+    run = await db_threads().arun(services.run_claim, run_id=run_id, worker=WORKER_ID)
+    if run is None:
+        return None
+    return await Attempt(run).execute()
+
+
+class Attempt:
+    """One attempt of one run."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.kwargs = run.kwargs
+        self.stream = stream_name(run.run_id)
+        self.log = event_log()
+        self.translator = ChunkTranslator(self.kwargs.get("stream_mode") or ["values"], self.emit)
+        self.stop_reason: str | None = None
+        self.graph = None
+
+    def emit(self, event: str, data: Any) -> None:
+        self.log.append(self.stream, event, dumps(data))
+
+    async def execute(self) -> str | None:
+        run = self.run
+        self.emit("metadata", {"run_id": str(run.run_id), "attempt": run.attempt})
+        graph_task = asyncio.ensure_future(self._run_graph())
+        watcher = asyncio.ensure_future(self._watch(graph_task))
+        try:
+            outcome = await self._outcome(graph_task)
+        finally:
+            watcher.cancel()
+        if outcome.release:
+            if self.stop_reason == "shutdown":
+                await db_threads().arun(
+                    services.run_release, run_id=run.run_id, attempt=run.attempt
+                )
+            return None
+        if outcome.error is not None:
+            self.emit("error", outcome.error)
+        if not await self._settle(outcome):
+            return None  # fenced out: another attempt owns the run now
+        result = result_name(run.run_id)
+        self.log.append(result, "end", dumps(outcome.output))
+        self.emit("end", {"run_id": str(run.run_id), "status": outcome.status})
+        for stream in (self.stream, result):
+            self.log.expire(stream, event_ttl_seconds())
+        return outcome.status
+
+    async def _outcome(self, graph_task: asyncio.Future) -> Outcome:
+        try:
+            await asyncio.wait_for(asyncio.shield(graph_task), timeout=run_timeout_seconds())
+        except TimeoutError:
+            graph_task.cancel()
+            await asyncio.gather(graph_task, return_exceptions=True)
+            error = {"error": "TimeoutError", "message": "The run exceeded its time limit"}
+            return Outcome(RunStatus.TIMEOUT, {"__error__": error}, error)
+        except asyncio.CancelledError:
+            # Our watcher cancelled the graph (see _stop); anything else cancelling us is the
+            # process going away, and the lease will bring the run back.
+            if self.stop_reason is None:
+                raise
+            if self.stop_reason in ("shutdown", "lost"):
+                return Outcome(RunStatus.PENDING, None, release=True)
+            return Outcome(RunStatus.INTERRUPTED, self.translator.output())
+        except Exception as exc:
+            logger.exception("run %s failed", self.run.run_id)
+            error = error_payload(exc)
+            return Outcome(RunStatus.ERROR, {"__error__": error}, error)
+        return Outcome(RunStatus.SUCCESS, self.translator.output())
+
+    async def _run_graph(self) -> None:
+        run, kwargs = self.run, self.kwargs
+        config = await db_threads().arun(self._config)
+        graph_input = await self._input(config)
+        saver = None if kwargs.get("temporary") else checkpointer()
+        async with registry().graph(
+            run.graph_id, config, checkpointer=saver, store=registry().store
+        ) as graph:
+            self.graph = graph
+            options = {
+                "config": config,
+                "context": kwargs.get("context") or None,
+                "stream_mode": graph_modes(kwargs.get("stream_mode") or ["values"]),
+                "subgraphs": True,
+                "interrupt_before": kwargs.get("interrupt_before"),
+                "interrupt_after": kwargs.get("interrupt_after"),
+            }
+            if saver is not None:
+                # Without a checkpointer (temporary runs) there is nothing to make durable.
+                options["durability"] = kwargs.get("durability") or "sync"
+            if "events" in (kwargs.get("stream_mode") or []):
+                await self._stream_events(graph, graph_input, options)
+            else:
+                async for namespace, mode, data in graph.astream(graph_input, **options):
+                    self._chunk(namespace, mode, data)
+
+    def _chunk(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
+        if namespace and not self.kwargs.get("subgraphs"):
+            return
+        self.translator.chunk(namespace, mode, data)
+
+    async def _stream_events(self, graph, graph_input: Any, options: dict[str, Any]) -> None:
+        """``events`` mode: LangChain's astream_events, which also carries the other modes'
+        chunks as the root graph's ``on_chain_stream`` events."""
+        root_id = None
+        async for event in graph.astream_events(graph_input, version="v2", **options):
+            if root_id is None and event["event"] == "on_chain_start":
+                root_id = event["run_id"]
+            if event["event"] == "on_chain_stream" and event["run_id"] == root_id:
+                self._chunk(*event["data"]["chunk"])
+                continue
+            self.emit("events", event)
+
+    def _config(self) -> dict[str, Any]:
+        """The run's RunnableConfig: assistant config, under the run's own, under what the
+        server sets (ids the graph and deepagents read)."""
+        from apps.graphs.models import Assistant
+
+        run, kwargs = self.run, self.kwargs
+        assistant = Assistant.objects.filter(pk=run.assistant_id).first()
+        assistant_config = assistant.config if assistant else {}
+        run_config = kwargs.get("config") or {}
+        configurable = {
+            **(assistant_config.get("configurable") or {}),
+            **(assistant.context if assistant else {}),
+            **(run_config.get("configurable") or {}),
+            **(kwargs.get("context") or {}),
+            "run_id": str(run.run_id),
+            "thread_id": str(run.thread_id),
+            "graph_id": run.graph_id,
+            "assistant_id": str(run.assistant_id),
+            "langgraph_auth_user": None,
+            "langgraph_auth_user_id": "",
+            "langgraph_auth_permissions": [],
+        }
+        checkpoint = kwargs.get("checkpoint")
+        if checkpoint and run.attempt == 1:
+            configurable.update({k: v for k, v in checkpoint.items() if v is not None})
+            configurable["thread_id"] = str(run.thread_id)
+        config = {
+            **{k: v for k, v in assistant_config.items() if k != "configurable"},
+            **{k: v for k, v in run_config.items() if k != "configurable"},
+            "configurable": configurable,
+            "metadata": {
+                **(assistant_config.get("metadata") or {}),
+                **(run_config.get("metadata") or {}),
+                **run.metadata,
+                "run_attempt": run.attempt,
+            },
+            "run_id": run.run_id,
+        }
+        if "recursion_limit" not in config:
+            config["recursion_limit"] = getattr(settings, "AGENTSERVER_RECURSION_LIMIT", 25)
+        return config
+
+    async def _input(self, config: dict[str, Any]) -> Any:
+        """The graph input. A later attempt that finds checkpoints of this run resumes from the
+        latest one with ``None``: LangGraph replays the saved writes, so finished tasks of the
+        interrupted step are not executed again."""
+        retry = self.run.attempt > 1 and not self.kwargs.get("temporary")
+        if retry and await self._has_checkpoint_of_run():
+            return None
+        command = self.kwargs.get("command")
+        if command:
+            return _command(command)
+        return self.kwargs.get("input")
+
+    async def _has_checkpoint_of_run(self) -> bool:
+        async for _ in checkpointer().alist(
+            {"configurable": {"thread_id": str(self.run.thread_id)}},
+            filter={"run_id": str(self.run.run_id)},
+            limit=1,
+        ):
+            return True
+        return False
+
+    async def _watch(self, graph_task: asyncio.Future) -> None:
+        """Extend the lease and look for a cancel or a shutdown, twice a second; stop the
+        graph (it keeps the checkpoints of finished steps) when one comes."""
+        interval = float(getattr(settings, "AGENTSERVER_CANCEL_POLL_SECONDS", 0.5))
+        beats_per_lease = max(1, int(services.lease_seconds() / 3 / interval))
+        tick = 0
+        while not graph_task.done():
+            await asyncio.sleep(interval)
+            tick += 1
+            if draining.is_set():
+                self._stop(graph_task, "shutdown")
+                return
+            if tick % beats_per_lease == 0:
+                owned, action = await db_threads().arun(
+                    services.run_heartbeat, run_id=self.run.run_id, attempt=self.run.attempt
+                )
+                if not owned:
+                    self._stop(graph_task, "lost")
+                    return
+            else:
+                action = await db_threads().arun(
+                    services.run_cancel_requested, run_id=self.run.run_id
+                )
+            if action:
+                self._stop(graph_task, action)
+                return
+
+    def _stop(self, graph_task: asyncio.Future, reason: str) -> None:
+        self.stop_reason = reason
+        graph_task.cancel()
+
+    async def _settle(self, outcome: Outcome) -> bool:
+        values, interrupts, has_next = None, {}, False
+        if not self.kwargs.get("temporary"):
+            values, interrupts, has_next = await self._final_state()
+        return await db_threads().arun(
+            services.run_finish,
+            run_id=self.run.run_id,
+            attempt=self.run.attempt,
+            status=outcome.status,
+            output=outcome.output,
+            error=outcome.error,
+            values=values,
+            interrupts=interrupts,
+            has_next=has_next,
+        )
+
+    async def _final_state(self) -> tuple[Any, dict[str, Any], bool]:
+        graph = self.graph
+        if graph is None:
+            return None, {}, False
+        snapshot = await graph.aget_state({"configurable": {"thread_id": str(self.run.thread_id)}})
+        if snapshot.created_at is None:
+            return None, {}, False
+        return to_jsonable(snapshot.values), interrupts_by_task(snapshot), bool(snapshot.next)
+
+
+def _command(command: dict[str, Any]) -> Command:
+    goto = command.get("goto")
+    if goto is not None:
+        targets = goto if isinstance(goto, list) else [goto]
+        goto = [Send(t["node"], t.get("input")) if isinstance(t, dict) else t for t in targets]
+    update = command.get("update")
+    if isinstance(update, list):
+        update = [tuple(pair) for pair in update]
+    return Command(resume=command.get("resume"), update=update, goto=goto or ())

@@ -1,0 +1,499 @@
+"""Verbs on runs: create (with the multitask strategy), claim, heartbeat, finish, release,
+cancel, delete, and dispatch to the workers.
+
+Invariants, each kept by the database rather than by Python checks:
+- at most one ``running`` run per thread (partial unique index);
+- a run is claimed by one conditional UPDATE that bumps ``attempt``; every later write of that
+  worker carries the attempt it claimed (the fencing token) and touches nothing otherwise;
+- runs on a thread are claimed in ``created_at`` order: a run is claimable only when no earlier
+  run of its thread is pending and none is running.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from apps.core.errors import BadRequest, Conflict, NotFound, Unprocessable
+from apps.core.reserved import clean_metadata
+from apps.graphs.models import Assistant
+from apps.graphs.registry import registry
+from apps.graphs.selectors import assistant_resolve
+from apps.graphs.services import config_and_context
+from apps.runs.models import (
+    CancelAction,
+    MultitaskStrategy,
+    Run,
+    RunStatus,
+)
+from apps.threads.models import Thread, ThreadStatus
+from apps.threads.state import checkpointer
+
+logger = logging.getLogger(__name__)
+
+BUSY_DETAIL = (
+    "Thread is already running a task. Wait for it to finish or choose a different multitask "
+    "strategy."
+)
+
+
+def lease_seconds() -> int:
+    return getattr(settings, "AGENTSERVER_RUN_LEASE_SECONDS", 30)
+
+
+def max_attempts() -> int:
+    return getattr(settings, "AGENTSERVER_RUN_MAX_ATTEMPTS", 3)
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def _resolve_assistant(assistant_id: str) -> Assistant:
+    try:
+        return assistant_resolve(assistant_id=assistant_id)
+    except NotFound:
+        try:
+            uuid.UUID(assistant_id)
+        except ValueError:
+            graphs = ", ".join(registry().graph_ids) or "none"
+            raise Unprocessable(
+                f"Invalid assistant_id {assistant_id!r}: not a UUID and not a graph name "
+                f"(registered graphs: {graphs})"
+            ) from None
+        raise NotFound("Thread or assistant not found.") from None
+
+
+def _run_kwargs(payload: dict[str, Any], *, temporary: bool) -> dict[str, Any]:
+    config, context = config_and_context(payload.get("config"), payload.get("context"))
+    checkpoint = payload.get("checkpoint") or (
+        {"checkpoint_id": payload["checkpoint_id"]} if payload.get("checkpoint_id") else None
+    )
+    return {
+        "input": payload.get("input"),
+        "command": payload.get("command"),
+        "config": config,
+        "context": context,
+        "stream_mode": payload.get("stream_mode") or ["values"],
+        "interrupt_before": payload.get("interrupt_before"),
+        "interrupt_after": payload.get("interrupt_after"),
+        "webhook": payload.get("webhook"),
+        "feedback_keys": payload.get("feedback_keys"),
+        "temporary": temporary,
+        "subgraphs": payload.get("stream_subgraphs", False),
+        "resumable": payload.get("stream_resumable", False),
+        "checkpoint": checkpoint,
+        "durability": payload.get("durability") or "sync",
+        "on_disconnect": payload.get("on_disconnect", "continue"),
+        "langsmith_tracer": payload.get("langsmith_tracer"),
+        "strict_resume": payload.get("strict_resume", False),
+    }
+
+
+def run_create(
+    *, thread_id: uuid.UUID | None, payload: dict[str, Any], stateless: bool = False
+) -> Run:
+    """Create a run on a thread (or on a new temporary thread when ``stateless``) and enqueue
+    it after commit.
+
+    Applies ``multitask_strategy`` against the thread's pending and running runs: ``reject``
+    raises Conflict and creates nothing; ``interrupt`` and ``rollback`` cancel them (a pending
+    one at once, a running one at its next step); ``enqueue`` queues behind them.
+    """
+    if stateless and (payload.get("command") or {}).get("resume") is not None:
+        raise BadRequest("You must provide a thread_id when resuming.")
+    assistant = _resolve_assistant(payload["assistant_id"])
+    temporary = stateless and payload.get("on_completion", "delete") == "delete"
+    kwargs = _run_kwargs(payload, temporary=temporary)
+    strategy = payload.get("multitask_strategy") or MultitaskStrategy.ENQUEUE
+    metadata = clean_metadata(payload.get("metadata"))
+    now = timezone.now()
+    with transaction.atomic():
+        if stateless:
+            thread = _thread_for_run(uuid.uuid4(), assistant, metadata, create=True)
+        else:
+            thread = _thread_for_run(
+                thread_id, assistant, metadata, create=payload.get("if_not_exists") == "create"
+            )
+        active = list(Run.objects.select_for_update().for_thread(thread.pk).active())
+        if active and strategy == MultitaskStrategy.REJECT:
+            raise Conflict(BUSY_DETAIL)
+        command = kwargs["command"] or {}
+        nothing_to_resume = not active and thread.status != ThreadStatus.INTERRUPTED
+        if command.get("resume") is not None and nothing_to_resume:
+            raise BadRequest(f"Thread {thread.pk} has no pending interrupt to resume")
+        if active and strategy in (MultitaskStrategy.INTERRUPT, MultitaskStrategy.ROLLBACK):
+            _cancel_runs(active, action=CancelAction(strategy))
+        run = Run.objects.create(
+            thread=thread,
+            assistant_id=assistant.assistant_id,
+            graph_id=assistant.graph_id,
+            metadata={**metadata, "assistant_id": str(assistant.assistant_id)},
+            kwargs=kwargs,
+            multitask_strategy=strategy,
+            temporary=temporary,
+            available_at=now + timedelta(seconds=payload.get("after_seconds") or 0),
+        )
+        Thread.objects.filter(pk=thread.pk).update(status=ThreadStatus.BUSY, updated_at=now)
+        transaction.on_commit(lambda: run_dispatch(run_id=run.run_id))
+    return run
+
+
+def _thread_for_run(
+    thread_id: uuid.UUID, assistant: Assistant, metadata: dict[str, Any], *, create: bool
+) -> Thread:
+    """The run's thread, locked for the transaction; made when ``create`` and missing."""
+    thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
+    if thread is None:
+        if not create:
+            raise NotFound("Thread or assistant not found.")
+        thread = Thread.objects.create(
+            thread_id=thread_id,
+            metadata={
+                **metadata,
+                "graph_id": assistant.graph_id,
+                "assistant_id": str(assistant.assistant_id),
+            },
+        )
+        return Thread.objects.select_for_update().get(pk=thread_id)
+    if thread.metadata.get("graph_id") != assistant.graph_id or not thread.metadata.get(
+        "assistant_id"
+    ):
+        # The thread learns its graph from its first run; state reads need it.
+        thread.metadata = {
+            **thread.metadata,
+            "graph_id": assistant.graph_id,
+            "assistant_id": str(assistant.assistant_id),
+        }
+        thread.save(update_fields=["metadata", "updated_at"])
+    return thread
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+
+def run_dispatch(*, run_id: uuid.UUID) -> None:
+    """Send the run to the workers, timed for its ``available_at`` (no-op once it ended).
+    Call after commit; the worker's claim decides whether it is the run's turn."""
+    from apps.runs.tasks import execute
+
+    run = Run.objects.filter(pk=run_id).active().only("available_at").first()
+    if run is None:
+        return
+    delay = max(0.0, (run.available_at - timezone.now()).total_seconds())
+    execute.apply_async((str(run_id),), countdown=delay or None)
+
+
+def thread_dispatch_next(*, thread_id: uuid.UUID) -> None:
+    """Send the thread's oldest pending run to the workers, if there is one."""
+    head = (
+        Run.objects.for_thread(thread_id)
+        .filter(status=RunStatus.PENDING)
+        .order_by("created_at", "run_id")
+        .values_list("run_id", flat=True)
+        .first()
+    )
+    if head is not None:
+        run_dispatch(run_id=head)
+
+
+# --- claim, heartbeat, finish -------------------------------------------------------------------
+
+
+def _claimable(now) -> Q:
+    ahead = Run.objects.filter(thread_id=OuterRef("thread_id")).exclude(pk=OuterRef("pk"))
+    earlier_pending = ahead.filter(status=RunStatus.PENDING, created_at__lt=OuterRef("created_at"))
+    other_running = ahead.filter(status=RunStatus.RUNNING)
+    expired = Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+    return (
+        (Q(status=RunStatus.PENDING) | expired)
+        & Q(cancel_action__isnull=True, available_at__lte=now, attempt__lt=max_attempts())
+        & ~Exists(earlier_pending)
+        & ~Exists(other_running)
+    )
+
+
+def run_claim(*, run_id: uuid.UUID, worker: str) -> Run | None:
+    """Take the run for this worker with one conditional UPDATE: a pending run at the head of
+    its thread's queue, or a running run whose lease expired. Returns the claimed run (its
+    ``attempt`` is the fencing token) or None when someone else has it, it was cancelled, or it
+    is not its turn yet."""
+    now = timezone.now()
+    try:
+        claimed = Run.objects.filter(_claimable(now), pk=run_id).update(
+            status=RunStatus.RUNNING,
+            attempt=F("attempt") + 1,
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=lease_seconds()),
+            started_at=now,
+            updated_at=now,
+        )
+    except IntegrityError:
+        # Another run of the thread became running in between: the unique index said no.
+        return None
+    if not claimed:
+        return None
+    return Run.objects.select_related("thread").get(pk=run_id)
+
+
+def run_heartbeat(*, run_id: uuid.UUID, attempt: int) -> tuple[bool, str | None]:
+    """Extend the lease. Returns (still ours, requested cancel action)."""
+    now = timezone.now()
+    owned = Run.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING).update(
+        lease_expires_at=now + timedelta(seconds=lease_seconds())
+    )
+    action = Run.objects.filter(pk=run_id).values_list("cancel_action", flat=True).first()
+    return bool(owned), action
+
+
+def run_cancel_requested(*, run_id: uuid.UUID) -> str | None:
+    return Run.objects.filter(pk=run_id).values_list("cancel_action", flat=True).first()
+
+
+def run_finish(
+    *,
+    run_id: uuid.UUID,
+    attempt: int,
+    status: str,
+    output: Any,
+    error: dict[str, Any] | None,
+    values: Any,
+    interrupts: dict[str, Any],
+    has_next: bool,
+) -> bool:
+    """Record the end of this attempt and settle the thread; False if fenced out (another
+    attempt owns the run now), in which case nothing is written.
+
+    A run cancelled with ``rollback`` is deleted with the checkpoints it wrote. The thread
+    becomes busy (more runs queued), error, interrupted (its state waits at a node) or idle.
+    The next queued run of the thread is dispatched after commit.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update()
+            .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
+            .first()
+        )
+        if run is None:
+            return False
+        rollback = run.cancel_action == CancelAction.ROLLBACK
+        thread_id = run.thread_id
+        if rollback:
+            run.delete()
+        else:
+            Run.objects.filter(pk=run_id).update(
+                status=status,
+                output=output,
+                error=error,
+                ended_at=now,
+                updated_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        _settle_thread(
+            thread_id,
+            status=status,
+            error=error,
+            values=None if rollback else values,
+            interrupts=interrupts,
+            has_next=has_next,
+            now=now,
+        )
+        temporary = run.temporary
+        transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
+    if rollback:
+        checkpointer().delete_for_runs([str(run_id)])
+        _refresh_after_rollback(thread_id)
+    if temporary:
+        _delete_temporary_thread(thread_id)
+    return True
+
+
+def _settle_thread(thread_id, *, status, error, values, interrupts, has_next: bool, now) -> None:
+    queued = Run.objects.for_thread(thread_id).active().exists()
+    if queued:
+        thread_status = ThreadStatus.BUSY
+    elif status == RunStatus.ERROR:
+        thread_status = ThreadStatus.ERROR
+    elif has_next:
+        thread_status = ThreadStatus.INTERRUPTED
+    else:
+        thread_status = ThreadStatus.IDLE
+    fields: dict[str, Any] = {"status": thread_status, "updated_at": now}
+    if status == RunStatus.ERROR:
+        fields["error"] = error
+    elif thread_status != ThreadStatus.BUSY:
+        fields["error"] = None
+    if values is not None:
+        fields.update(values=values, interrupts=interrupts, state_updated_at=now)
+    Thread.objects.filter(pk=thread_id).update(**fields)
+
+
+def _refresh_after_rollback(thread_id: uuid.UUID) -> None:
+    """After a rollback the thread's cached state is that of its latest remaining checkpoint."""
+    from apps.threads.services import thread_refresh_state
+
+    thread_refresh_state(thread_id=thread_id)
+
+
+def _delete_temporary_thread(thread_id: uuid.UUID) -> None:
+    if not Run.objects.for_thread(thread_id).active().exists():
+        checkpointer().delete_thread(str(thread_id))
+        Thread.objects.filter(pk=thread_id).delete()
+
+
+def run_release(*, run_id: uuid.UUID, attempt: int) -> bool:
+    """Give a running run back to the queue (worker shutdown): it stays at the head of its
+    thread's queue and the next attempt resumes from its last checkpoint."""
+    released = Run.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING).update(
+        status=RunStatus.PENDING, lease_owner=None, lease_expires_at=None, updated_at=timezone.now()
+    )
+    if released:
+        run_dispatch(run_id=run_id)
+    return bool(released)
+
+
+# --- cancel, delete ---------------------------------------------------------------------------
+
+
+def _cancel_runs(runs: list[Run], *, action: CancelAction) -> None:
+    """Within the caller's transaction: pending runs end now (interrupted, or deleted on
+    rollback); running runs get the flag their worker checks between steps."""
+    pending = [r.pk for r in runs if r.status == RunStatus.PENDING]
+    running = [r.pk for r in runs if r.status == RunStatus.RUNNING]
+    now = timezone.now()
+    if pending:
+        if action == CancelAction.ROLLBACK:
+            Run.objects.filter(pk__in=pending, status=RunStatus.PENDING).delete()
+        else:
+            Run.objects.filter(pk__in=pending, status=RunStatus.PENDING).update(
+                status=RunStatus.INTERRUPTED, cancel_action=action, ended_at=now, updated_at=now
+            )
+    if running:
+        Run.objects.filter(pk__in=running).update(cancel_action=action, updated_at=now)
+
+
+def run_cancel(*, thread_id: uuid.UUID, run_id: uuid.UUID, action: str) -> Run | None:
+    """Cancel one run. Returns the run, or None when a pending run was rolled back (deleted).
+    A finished run is left as it is."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id, thread_id=thread_id).first()
+        if run is None:
+            raise NotFound(f"Run {run_id} not found")
+        if run.is_terminal:
+            return run
+        _cancel_runs([run], action=CancelAction(action))
+        if run.status == RunStatus.PENDING:
+            _settle_after_pending_cancel(thread_id)
+    return Run.objects.filter(pk=run_id).first()
+
+
+def runs_cancel_many(
+    *,
+    action: str,
+    status: str | None = None,
+    thread_id: uuid.UUID | None = None,
+    run_ids: list[uuid.UUID] | None = None,
+) -> int:
+    """Cancel the runs with a status (``all`` = pending and running), or the listed runs of a
+    thread. Returns how many were cancelled; NotFound if none matched."""
+    with transaction.atomic():
+        runs = Run.objects.select_for_update().active()
+        if status is not None:
+            if status != "all":
+                runs = runs.filter(status=status)
+        else:
+            runs = runs.filter(thread_id=thread_id, pk__in=run_ids)
+        selected = list(runs)
+        if not selected:
+            raise NotFound("No runs found to cancel.")
+        _cancel_runs(selected, action=CancelAction(action))
+        for thread in {r.thread_id for r in selected if r.status == RunStatus.PENDING}:
+            _settle_after_pending_cancel(thread)
+    return len(selected)
+
+
+def _settle_after_pending_cancel(thread_id: uuid.UUID) -> None:
+    if not Run.objects.for_thread(thread_id).active().exists():
+        Thread.objects.filter(pk=thread_id, status=ThreadStatus.BUSY).update(
+            status=ThreadStatus.IDLE, updated_at=timezone.now()
+        )
+    transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
+
+
+def run_delete(*, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    """Delete a finished (or pending) run; a running run must be cancelled first (409)."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id, thread_id=thread_id).first()
+        if run is None:
+            raise NotFound(f"Run {run_id} not found")
+        if run.status == RunStatus.RUNNING:
+            raise Conflict(f"Run {run_id} is running; cancel it before deleting it")
+        run.delete()
+        if run.status == RunStatus.PENDING:
+            _settle_after_pending_cancel(thread_id)
+
+
+# --- recovery ---------------------------------------------------------------------------------
+
+
+def runs_sweep(*, now=None) -> dict[str, int]:
+    """Recover runs nobody is working on: running runs whose lease expired are re-dispatched
+    (or failed once they used up their attempts), pending runs whose message may be lost are
+    dispatched again. Duplicate dispatches are harmless: claiming is compare-and-set."""
+    now = now or timezone.now()
+    expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+    exhausted = list(expired.filter(attempt__gte=max_attempts()).values_list("pk", "attempt"))
+    for run_id, attempt in exhausted:
+        _fail_exhausted(run_id=run_id, attempt=attempt)
+    retry = list(expired.filter(attempt__lt=max_attempts()).values_list("pk", flat=True))
+    grace = now - timedelta(seconds=lease_seconds())
+    stale = list(
+        Run.objects.filter(
+            _claimable(now), status=RunStatus.PENDING, available_at__lt=grace
+        ).values_list("pk", flat=True)
+    )
+    for run_id in [*retry, *stale]:
+        run_dispatch(run_id=run_id)
+    return {"failed": len(exhausted), "redispatched": len(retry), "pending": len(stale)}
+
+
+def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
+    error = {
+        "error": "RunAttemptsExhausted",
+        "message": f"The run was interrupted {attempt} times (worker lost) and is given up",
+    }
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update()
+            .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
+            .first()
+        )
+        if run is None:
+            return
+        Run.objects.filter(pk=run_id).update(
+            status=RunStatus.ERROR,
+            error=error,
+            output={"__error__": error},
+            ended_at=timezone.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        _settle_thread(
+            run.thread_id,
+            status=RunStatus.ERROR,
+            error=error,
+            values=None,
+            interrupts={},
+            has_next=False,
+            now=timezone.now(),
+        )
+        thread_id = run.thread_id
+        transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))

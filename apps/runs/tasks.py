@@ -1,0 +1,28 @@
+"""Celery tasks of runs: ids in, one service call each."""
+
+import asyncio
+
+from celery import shared_task
+from celery.signals import worker_shutting_down
+
+from apps.runs.executor import draining, execute_run
+from apps.runs.services import runs_sweep
+
+
+@shared_task(name="runs.execute", acks_late=True, reject_on_worker_lost=True)
+def execute(run_id: str) -> str | None:
+    """Claim and execute a run. Idempotent: a duplicate or late message finds the run claimed
+    or finished and returns None; a redelivery after a crash resumes from the checkpoints."""
+    return asyncio.run(execute_run(run_id))
+
+
+@shared_task(name="runs.sweep")
+def sweep() -> dict[str, int]:
+    """Re-dispatch runs whose worker was lost and pending runs whose message was lost."""
+    return runs_sweep()
+
+
+@worker_shutting_down.connect
+def _drain_on_shutdown(**_) -> None:
+    # Warm shutdown: running graphs stop at their next step and go back to the queue.
+    draining.set()

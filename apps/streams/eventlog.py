@@ -1,0 +1,324 @@
+"""The per-run event log: an append-only stream of SSE events that readers tail by id.
+
+Production uses one Redis Stream per run; embedded mode an in-process equivalent with the same
+interface and the same id format (``<epoch_ms>-<seq>``, strictly increasing per stream), so an
+id seen on the wire is a valid ``Last-Event-ID`` for either. Reading after an id never skips or
+repeats an event while writers append concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import re
+import threading
+import time
+import weakref
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+KEY_PREFIX = "agentserver:stream:"
+DEFAULT_MAXLEN = 100_000
+# Events returned by one read at most; callers read again after the last id they got, so a
+# replay of a long stream arrives in bounded batches.
+READ_BATCH = 1_000
+MAX_SEQ = 2**64 - 1  # ids are two unsigned 64-bit numbers in Redis
+_ID = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
+class Event(NamedTuple):
+    id: str  # "<epoch_ms>-<seq>", Redis stream id syntax; strictly increasing per stream
+    event: str  # SSE event name: "metadata", "values", "updates|child:abc", "error", "end"
+    data: bytes  # one line of JSON, encoded by the caller with apps.core.encoding.dumps
+
+
+class EventLog(Protocol):
+    def append(self, stream: str, event: str, data: bytes) -> str:
+        """Add an event (sync, thread-safe); return its id."""
+
+    async def aappend(self, stream: str, event: str, data: bytes) -> str: ...
+
+    async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
+        """Events with id > ``after`` in order ("0" or "0-0": from the beginning), at most
+        ``READ_BATCH``. Blocks up to ``timeout`` seconds while there are none; [] on timeout."""
+
+    async def last_id(self, stream: str) -> str | None:
+        """Id of the newest event; None when the stream is empty or absent."""
+
+    def expire(self, stream: str, seconds: int) -> None:
+        """The run ended: the stream disappears after ``seconds``."""
+
+    def delete(self, stream: str) -> None: ...
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """``"<ms>-<seq>"`` (or a bare ``"<ms>"``, seq 0) as a tuple that orders like the ids."""
+    match = _ID.fullmatch(event_id)
+    key = (int(match[1]), int(match[2] or 0)) if match else (-1, -1)
+    if not (0 <= key[0] <= MAX_SEQ and 0 <= key[1] <= MAX_SEQ):
+        raise ValueError(f"invalid event id {event_id!r}")
+    return key
+
+
+def id_before(event_id: str) -> str:
+    """The greatest id smaller than ``event_id``: reading after it returns that event first."""
+    ms, seq = id_key(event_id)
+    if seq:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{MAX_SEQ}" if ms else "0"
+
+
+def configured_maxlen() -> int:
+    return getattr(settings, "AGENTSERVER_EVENTLOG_MAXLEN", DEFAULT_MAXLEN)
+
+
+class _Stream:
+    __slots__ = ("events", "expires_at", "keys", "last")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int]] = []  # id_key of each event, for bisect
+        self.events: list[Event] = []
+        self.last = (0, 0)  # survives trimming, so ids keep increasing
+        self.expires_at: float | None = None
+
+
+def _wake(futures: set[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+class InMemoryEventLog:
+    """The event log of one process (embedded mode): writers are threads, readers coroutines.
+
+    A blocked reader parks an asyncio future on its own loop; ``append`` pops the parked
+    futures of the stream and resolves them with one ``call_soon_threadsafe`` per loop, so a
+    thousand readers on one loop cost one wake-up call. Checking for events and parking happen
+    under the same lock as appending, so no append slips in between (no lost wake-up). Streams
+    keep at most ``maxlen`` events (trimmed in chunks of a tenth, like Redis's ``MAXLEN ~``);
+    expired streams are dropped when the log is next written or read.
+    """
+
+    def __init__(
+        self,
+        *,
+        maxlen: int | None = None,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.maxlen = maxlen or configured_maxlen()
+        self._trim_slack = max(1, self.maxlen // 10)
+        self._clock = clock  # epoch milliseconds, for ids
+        self._monotonic = monotonic  # seconds, for expiry
+        self._lock = threading.Lock()
+        self._streams: dict[str, _Stream] = {}
+        self._expiries: list[tuple[float, str]] = []  # heap; stale entries are skipped
+        self._waiters: dict[str, dict[asyncio.AbstractEventLoop, set[asyncio.Future]]] = {}
+
+    def append(self, stream: str, event: str, data: bytes) -> str:
+        with self._lock:
+            entry = self._live(stream)
+            if entry is None:
+                entry = self._streams[stream] = _Stream()
+            # Like Redis: never behind the previous id, even if the wall clock steps back.
+            ms = max(self._clock(), entry.last[0])
+            key = (ms, entry.last[1] + 1) if ms == entry.last[0] else (ms, 0)
+            appended = Event(f"{key[0]}-{key[1]}", event, data)
+            entry.keys.append(key)
+            entry.events.append(appended)
+            entry.last = key
+            excess = len(entry.keys) - self.maxlen
+            if excess >= self._trim_slack:
+                del entry.keys[:excess], entry.events[:excess]
+            waiting = self._waiters.pop(stream, None)
+        if waiting:
+            for loop, futures in waiting.items():
+                with contextlib.suppress(RuntimeError):  # a closed loop: its readers are gone
+                    loop.call_soon_threadsafe(_wake, futures)
+        return appended.id
+
+    async def aappend(self, stream: str, event: str, data: bytes) -> str:
+        return self.append(stream, event, data)
+
+    async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
+        after_key = id_key(after)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            with self._lock:
+                events = self._since(stream, after_key)
+                remaining = deadline - loop.time()
+                if events or remaining <= 0:
+                    return events
+                future = loop.create_future()
+                self._waiters.setdefault(stream, {}).setdefault(loop, set()).add(future)
+            try:
+                await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                pass  # the next pass returns whatever arrived meanwhile, or []
+            finally:
+                self._unpark(stream, loop, future)
+
+    async def last_id(self, stream: str) -> str | None:
+        with self._lock:
+            entry = self._live(stream)
+            return entry.events[-1].id if entry and entry.events else None
+
+    def expire(self, stream: str, seconds: int) -> None:
+        with self._lock:
+            entry = self._live(stream)
+            if entry is not None:
+                entry.expires_at = self._monotonic() + seconds
+                heapq.heappush(self._expiries, (entry.expires_at, stream))
+
+    def delete(self, stream: str) -> None:
+        with self._lock:
+            self._streams.pop(stream, None)
+
+    def waiting(self, stream: str) -> int:
+        """How many readers are blocked on ``stream`` right now (tests, metrics)."""
+        with self._lock:
+            return sum(len(futures) for futures in self._waiters.get(stream, {}).values())
+
+    def _since(self, stream: str, after_key: tuple[int, int]) -> list[Event]:
+        entry = self._live(stream)
+        if entry is None:
+            return []
+        start = bisect_right(entry.keys, after_key)
+        return entry.events[start : start + READ_BATCH]
+
+    def _live(self, stream: str) -> _Stream | None:
+        """The stream unless it expired; also drops every other stream that expired (lock held)."""
+        now = self._monotonic()
+        while self._expiries and self._expiries[0][0] <= now:
+            _, name = heapq.heappop(self._expiries)
+            entry = self._streams.get(name)
+            if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
+                del self._streams[name]
+        return self._streams.get(stream)
+
+    def _unpark(self, stream: str, loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> None:
+        with self._lock:
+            by_loop = self._waiters.get(stream)
+            if by_loop is None:  # an append already took them
+                return
+            futures = by_loop.get(loop)
+            if futures is not None:
+                futures.discard(future)
+                if not futures:
+                    del by_loop[loop]
+            if not by_loop:
+                del self._waiters[stream]
+
+
+class RedisEventLog:
+    """The event log on Redis Streams: ``XADD`` capped with ``MAXLEN ~``, ``XREAD BLOCK``.
+
+    Entries are ``{"e": event, "d": data}`` under ``agentserver:stream:<stream>``; Redis makes
+    the ids. ``append`` uses a thread-safe sync client; async methods use one redis.asyncio
+    client per event loop (an asyncio connection belongs to the loop that opened it, and
+    embedded workers and the ASGI server run different loops). Each blocked ``read`` holds one
+    pooled connection, so the async pools are sized for many concurrent readers.
+    """
+
+    # redis-py's defaults (socket timeout 5 s, 100 connections per pool) would cut long
+    # XREAD BLOCKs and cap concurrent readers; the URL can still override these.
+    CLIENT_OPTIONS = {"socket_timeout": 30.0, "socket_connect_timeout": 5.0}
+    ASYNC_MAX_CONNECTIONS = 10_000
+
+    def __init__(self, url: str, *, maxlen: int | None = None) -> None:
+        self.url = url
+        self.maxlen = maxlen or configured_maxlen()
+        self._client = redis.Redis.from_url(url, **self.CLIENT_OPTIONS)
+        self._aclients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        # A BLOCK must end before the socket timeout, or the client reports a timeout error.
+        socket_timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._max_block_ms = int(socket_timeout * 800) if socket_timeout else None
+
+    def append(self, stream: str, event: str, data: bytes) -> str:
+        fields = {"e": event, "d": data}
+        event_id = self._client.xadd(
+            KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True
+        )
+        return event_id.decode()
+
+    async def aappend(self, stream: str, event: str, data: bytes) -> str:
+        fields = {"e": event, "d": data}
+        event_id = await self._aclient().xadd(
+            KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True
+        )
+        return event_id.decode()
+
+    async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
+        id_key(after)  # a malformed id is a ValueError here, as in memory, not a ResponseError
+        client = self._aclient()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            block = int((deadline - loop.time()) * 1000)
+            if self._max_block_ms is not None:
+                block = min(block, self._max_block_ms)
+            reply = await client.xread(
+                {KEY_PREFIX + stream: after}, count=READ_BATCH, block=block if block > 0 else None
+            )
+            if reply or block <= 0 or loop.time() >= deadline:
+                break
+        if not reply:
+            return []
+        # RESP2 answers [[key, entries]], RESP3 {key: [entries]}.
+        entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))[0]
+        return [Event(i.decode(), f[b"e"].decode(), f[b"d"]) for i, f in entries]
+
+    async def last_id(self, stream: str) -> str | None:
+        newest = await self._aclient().xrevrange(KEY_PREFIX + stream, count=1)
+        return newest[0][0].decode() if newest else None
+
+    def expire(self, stream: str, seconds: int) -> None:
+        self._client.expire(KEY_PREFIX + stream, seconds)
+
+    def delete(self, stream: str) -> None:
+        self._client.delete(KEY_PREFIX + stream)
+
+    def close(self) -> None:
+        """Close the sync pool (the async clients close with :meth:`aclose` on their loop)."""
+        self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop."""
+        with self._lock:
+            client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def _aclient(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._aclients.get(loop)
+            if client is None:
+                client = self._aclients[loop] = redis.asyncio.Redis.from_url(
+                    self.url, max_connections=self.ASYNC_MAX_CONNECTIONS, **self.CLIENT_OPTIONS
+                )
+            return client
+
+
+_log: EventLog | None = None
+_log_lock = threading.Lock()
+
+
+def event_log() -> EventLog:
+    """The process-wide event log: Redis when ``REDIS_URL`` is set, else in memory."""
+    global _log
+    with _log_lock:
+        if _log is None:
+            url = settings.REDIS_URL
+            _log = RedisEventLog(url) if url else InMemoryEventLog()
+        return _log
