@@ -26,3 +26,19 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, what: str = "
             raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last_error!r}")
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+async def eventually(condition, *, timeout: float = 30.0, what: str = "condition"):
+    """``wait_for`` for coroutines: await ``condition()`` until truthy, with a deadline."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        result = await condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)

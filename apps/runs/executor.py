@@ -278,7 +278,12 @@ class Attempt:
         graph_task.cancel()
 
     async def _settle(self, outcome: Outcome) -> bool:
-        values, interrupts, has_next = None, {}, False
+        rolled_back = self.stop_reason == "rollback"
+        if rolled_back:
+            # Before the run ends (and the next run of the thread may start): the thread goes
+            # back to its state before this run.
+            await checkpointer().adelete_for_runs([str(self.run.run_id)])
+        values, interrupts, has_next = services.UNSET, {}, False
         if not self.kwargs.get("temporary"):
             values, interrupts, has_next = await self._final_state()
         return await db_threads().arun(
@@ -291,12 +296,14 @@ class Attempt:
             values=values,
             interrupts=interrupts,
             has_next=has_next,
+            rolled_back=rolled_back,
         )
 
     async def _final_state(self) -> tuple[Any, dict[str, Any], bool]:
+        """The thread's values, pending interrupts and whether a node waits, after the run."""
         graph = self.graph
         if graph is None:
-            return None, {}, False
+            return services.UNSET, {}, False
         snapshot = await graph.aget_state({"configurable": {"thread_id": str(self.run.thread_id)}})
         if snapshot.created_at is None:
             return None, {}, False

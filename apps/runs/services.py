@@ -26,7 +26,7 @@ from apps.core.reserved import clean_metadata
 from apps.graphs.models import Assistant
 from apps.graphs.registry import registry
 from apps.graphs.selectors import assistant_resolve
-from apps.graphs.services import config_and_context
+from apps.graphs.services import UNSET, config_and_context
 from apps.runs.models import (
     CancelAction,
     MultitaskStrategy,
@@ -263,16 +263,19 @@ def run_finish(
     status: str,
     output: Any,
     error: dict[str, Any] | None,
-    values: Any,
-    interrupts: dict[str, Any],
-    has_next: bool,
+    values: Any = UNSET,
+    interrupts: dict[str, Any] | None = None,
+    has_next: bool = False,
+    rolled_back: bool = False,
 ) -> bool:
     """Record the end of this attempt and settle the thread; False if fenced out (another
     attempt owns the run now), in which case nothing is written.
 
-    A run cancelled with ``rollback`` is deleted with the checkpoints it wrote. The thread
-    becomes busy (more runs queued), error, interrupted (its state waits at a node) or idle.
-    The next queued run of the thread is dispatched after commit.
+    A run rolled back is deleted (the executor already deleted its checkpoints). The thread
+    becomes busy (more runs queued), error, interrupted (its state waits at a node) or idle,
+    and caches ``values`` and ``interrupts`` (unless ``values`` is UNSET: temporary runs).
+    The next queued run of the thread is dispatched after commit; a temporary thread is
+    removed with its run.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -283,9 +286,8 @@ def run_finish(
         )
         if run is None:
             return False
-        rollback = run.cancel_action == CancelAction.ROLLBACK
         thread_id = run.thread_id
-        if rollback:
+        if rolled_back:
             run.delete()
         else:
             Run.objects.filter(pk=run_id).update(
@@ -301,17 +303,13 @@ def run_finish(
             thread_id,
             status=status,
             error=error,
-            values=None if rollback else values,
+            values=values,
             interrupts=interrupts,
             has_next=has_next,
             now=now,
         )
-        temporary = run.temporary
         transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
-    if rollback:
-        checkpointer().delete_for_runs([str(run_id)])
-        _refresh_after_rollback(thread_id)
-    if temporary:
+    if run.temporary:
         _delete_temporary_thread(thread_id)
     return True
 
@@ -331,16 +329,9 @@ def _settle_thread(thread_id, *, status, error, values, interrupts, has_next: bo
         fields["error"] = error
     elif thread_status != ThreadStatus.BUSY:
         fields["error"] = None
-    if values is not None:
-        fields.update(values=values, interrupts=interrupts, state_updated_at=now)
+    if values is not UNSET:
+        fields.update(values=values, interrupts=interrupts or {}, state_updated_at=now)
     Thread.objects.filter(pk=thread_id).update(**fields)
-
-
-def _refresh_after_rollback(thread_id: uuid.UUID) -> None:
-    """After a rollback the thread's cached state is that of its latest remaining checkpoint."""
-    from apps.threads.services import thread_refresh_state
-
-    thread_refresh_state(thread_id=thread_id)
 
 
 def _delete_temporary_thread(thread_id: uuid.UUID) -> None:
@@ -490,7 +481,7 @@ def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
             run.thread_id,
             status=RunStatus.ERROR,
             error=error,
-            values=None,
+            values=UNSET,
             interrupts={},
             has_next=False,
             now=timezone.now(),

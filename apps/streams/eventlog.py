@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import re
 import threading
@@ -29,7 +30,7 @@ DEFAULT_MAXLEN = 100_000
 # replay of a long stream arrives in bounded batches.
 READ_BATCH = 1_000
 MAX_SEQ = 2**64 - 1  # ids are two unsigned 64-bit numbers in Redis
-_ID = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 
 
 class Event(NamedTuple):
@@ -217,14 +218,31 @@ class InMemoryEventLog:
                 del self._waiters[stream]
 
 
+class _OnLoop:
+    """What a RedisEventLog keeps per event loop: its client and the XREADs in flight."""
+
+    __slots__ = ("client", "reads")
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self.reads: dict[tuple[str, str], asyncio.Task[list[Event]]] = {}
+
+    def forget(self, key: tuple[str, str], task: asyncio.Task) -> None:
+        if self.reads.get(key) is task:
+            del self.reads[key]
+        if not task.cancelled():
+            task.exception()  # seen by whoever awaited it; don't log it again as unretrieved
+
+
 class RedisEventLog:
     """The event log on Redis Streams: ``XADD`` capped with ``MAXLEN ~``, ``XREAD BLOCK``.
 
     Entries are ``{"e": event, "d": data}`` under ``agentserver:stream:<stream>``; Redis makes
     the ids. ``append`` uses a thread-safe sync client; async methods use one redis.asyncio
     client per event loop (an asyncio connection belongs to the loop that opened it, and
-    embedded workers and the ASGI server run different loops). Each blocked ``read`` holds one
-    pooled connection, so the async pools are sized for many concurrent readers.
+    embedded workers and the ASGI server run different loops). Readers on one loop waiting at
+    the same position of the same stream share one blocking XREAD, so a run followed by many
+    clients costs one Redis round trip per batch, not one per client.
     """
 
     # redis-py's defaults (socket timeout 5 s, 100 connections per pool) would cut long
@@ -236,9 +254,9 @@ class RedisEventLog:
         self.url = url
         self.maxlen = maxlen or configured_maxlen()
         self._client = redis.Redis.from_url(url, **self.CLIENT_OPTIONS)
-        self._aclients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, redis.asyncio.Redis
-        ] = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
         # A BLOCK must end before the socket timeout, or the client reports a timeout error.
         socket_timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
@@ -253,25 +271,43 @@ class RedisEventLog:
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         fields = {"e": event, "d": data}
-        event_id = await self._aclient().xadd(
+        event_id = await self._on_loop().client.xadd(
             KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True
         )
         return event_id.decode()
 
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
         id_key(after)  # a malformed id is a ValueError here, as in memory, not a ResponseError
-        client = self._aclient()
+        on_loop = self._on_loop()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            block = int((deadline - loop.time()) * 1000)
-            if self._max_block_ms is not None:
-                block = min(block, self._max_block_ms)
-            reply = await client.xread(
-                {KEY_PREFIX + stream: after}, count=READ_BATCH, block=block if block > 0 else None
-            )
-            if reply or block <= 0 or loop.time() >= deadline:
-                break
+        remaining = timeout
+        while remaining > 0:
+            key = (stream, after)
+            shared = on_loop.reads.get(key)
+            if shared is None:
+                shared = loop.create_task(self._xread(on_loop.client, stream, after, remaining))
+                shared.add_done_callback(functools.partial(on_loop.forget, key))
+                on_loop.reads[key] = shared
+            try:
+                # shield: one reader leaving (timeout, disconnect) must not cancel the others'.
+                events = await asyncio.wait_for(asyncio.shield(shared), remaining)
+            except TimeoutError:
+                return []
+            if events:
+                return list(events)  # the list is shared with the other readers
+            remaining = deadline - loop.time()  # the shared BLOCK was shorter than ours
+        return await self._xread(on_loop.client, stream, after, 0)
+
+    async def _xread(
+        self, client: redis.asyncio.Redis, stream: str, after: str, seconds: float
+    ) -> list[Event]:
+        block = int(seconds * 1000)
+        if self._max_block_ms is not None:
+            block = min(block, self._max_block_ms)
+        reply = await client.xread(
+            {KEY_PREFIX + stream: after}, count=READ_BATCH, block=block if block > 0 else None
+        )
         if not reply:
             return []
         # RESP2 answers [[key, entries]], RESP3 {key: [entries]}.
@@ -279,7 +315,7 @@ class RedisEventLog:
         return [Event(i.decode(), f[b"e"].decode(), f[b"d"]) for i, f in entries]
 
     async def last_id(self, stream: str) -> str | None:
-        newest = await self._aclient().xrevrange(KEY_PREFIX + stream, count=1)
+        newest = await self._on_loop().client.xrevrange(KEY_PREFIX + stream, count=1)
         return newest[0][0].decode() if newest else None
 
     def expire(self, stream: str, seconds: int) -> None:
@@ -293,21 +329,26 @@ class RedisEventLog:
         self._client.close()
 
     async def aclose(self) -> None:
-        """Close the client of the running loop."""
+        """Stop the reads in flight on the running loop and close its client."""
         with self._lock:
-            client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+            on_loop = self._loops.pop(asyncio.get_running_loop(), None)
+        if on_loop is None:
+            return
+        for task in list(on_loop.reads.values()):
+            task.cancel()
+        await asyncio.gather(*on_loop.reads.values(), return_exceptions=True)
+        await on_loop.client.aclose()
 
-    def _aclient(self) -> redis.asyncio.Redis:
+    def _on_loop(self) -> _OnLoop:
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._aclients.get(loop)
-            if client is None:
-                client = self._aclients[loop] = redis.asyncio.Redis.from_url(
+            on_loop = self._loops.get(loop)
+            if on_loop is None:
+                client = redis.asyncio.Redis.from_url(
                     self.url, max_connections=self.ASYNC_MAX_CONNECTIONS, **self.CLIENT_OPTIONS
                 )
-            return client
+                on_loop = self._loops[loop] = _OnLoop(client)
+            return on_loop
 
 
 _log: EventLog | None = None

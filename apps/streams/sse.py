@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 
 from apps.core.errors import Unprocessable
 
@@ -34,9 +34,9 @@ def frame(event: str, data: bytes, *, id: str | None = None) -> bytes:
 def parse_last_event_id(value: str | None) -> str | None:
     """The id to read after for a ``Last-Event-ID`` header: None (live only), "0" (from the
     beginning, for ``-1`` and ``-``) or the given ``<ms>-<seq>``; 422 for anything else."""
+    value = (value or "").strip()
     if not value:
         return None
-    value = value.strip()
     if value in {"-1", "-"}:
         return "0"
     try:
@@ -44,10 +44,10 @@ def parse_last_event_id(value: str | None) -> str | None:
             return value
     except ValueError:
         pass
-    raise Unprocessable(f"Invalid Last-Event-ID {value!r}: expected <ms>-<seq>, -1 or -")
+    raise Unprocessable(f"Invalid Last-Event-ID {value[:64]!r}: expected <ms>-<seq>, -1 or -")
 
 
-def mode_filter(modes: Collection[str] | None):
+def mode_filter(modes: Collection[str] | None) -> Callable[[str], bool] | None:
     """A predicate on event names for the requested stream modes (None: everything passes)."""
     if not modes:
         return None

@@ -221,20 +221,6 @@ async def _refresh_thread_state(thread: Thread, graph) -> None:
     )
 
 
-def thread_refresh_state(*, thread_id: uuid.UUID) -> None:
-    """Copy the latest checkpoint's values and interrupts onto the thread row (after a rollback
-    deleted checkpoints, or any change made outside a run)."""
-    thread = Thread.objects.filter(thread_id=thread_id).first()
-    if thread is None or not registry().has_graph(thread.graph_id or ""):
-        return
-
-    async def refresh() -> None:
-        async with thread_graph(thread, thread_config(thread)) as graph:
-            await _refresh_thread_state(thread, graph)
-
-    async_to_sync(refresh)()
-
-
 def threads_sweep_expired(*, now=None) -> int:
     """Apply each expired thread's TTL strategy: delete it, or prune it to its latest
     checkpoint and start its TTL again. Returns how many threads were swept."""
