@@ -82,7 +82,14 @@ def database_from_url(url: str, *, data_dir: Path) -> dict:
             port = parts.port
         except ValueError:
             raise ConfigError(f"DATABASE_URL={url!r} has an invalid port") from None
-        options = dict(parse_qsl(parts.query))
+        options: dict = dict(parse_qsl(parts.query))
+        # Under ASGI every request runs on a fresh thread, and Django's connections are per
+        # thread: without a pool each request would open (and leak) a server connection.
+        options["pool"] = {
+            "min_size": 2,
+            "max_size": env_int("AGENTSERVER_DB_POOL_SIZE", 20, minimum=2),
+            "timeout": 30,
+        }
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,
@@ -90,8 +97,7 @@ def database_from_url(url: str, *, data_dir: Path) -> dict:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(port or ""),
-            "CONN_MAX_AGE": None,
-            "CONN_HEALTH_CHECKS": True,
+            "CONN_MAX_AGE": 0,
             "OPTIONS": options,
         }
     if parts.scheme == "sqlite":

@@ -11,6 +11,7 @@ finished steps stay, so a later attempt resumes where this one stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -29,6 +30,7 @@ from apps.runs import services
 from apps.runs.events import ChunkTranslator, error_payload, graph_modes
 from apps.runs.models import Run, RunStatus
 from apps.streams.eventlog import event_log
+from apps.streams.names import run_result_stream, run_stream, thread_stream
 from apps.threads.state import checkpointer, interrupts_by_task
 
 logger = logging.getLogger(__name__)
@@ -39,23 +41,16 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 draining = threading.Event()
 
 
-def stream_name(run_id: uuid.UUID | str) -> str:
-    """The run's event log: what its SSE streams replay and follow."""
-    return f"run:{run_id}"
-
-
-def result_name(run_id: uuid.UUID | str) -> str:
-    """One ``end`` entry holding the /wait body, written when the run ends (it outlives the run
-    row, which a rollback or a temporary thread deletes)."""
-    return f"run:{run_id}:result"
-
-
 def run_timeout_seconds() -> float:
     return float(getattr(settings, "AGENTSERVER_RUN_TIMEOUT_SECONDS", 86400))
 
 
 def event_ttl_seconds() -> int:
     return int(getattr(settings, "AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600))
+
+
+class StepBoundary(Exception):
+    """Raised between two steps to stop a draining run where its last step is checkpointed."""
 
 
 @dataclass
@@ -83,14 +78,15 @@ class Attempt:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.kwargs = run.kwargs
-        self.stream = stream_name(run.run_id)
+        self.stream = run_stream(run.run_id)
+        self.streams = (self.stream, thread_stream(run.thread_id))
         self.log = event_log()
         self.translator = ChunkTranslator(self.kwargs.get("stream_mode") or ["values"], self.emit)
         self.stop_reason: str | None = None
         self.graph = None
 
     def emit(self, event: str, data: Any) -> None:
-        self.log.append(self.stream, event, dumps(data))
+        self.log.append_to(self.streams, event, dumps(data))
 
     async def execute(self) -> str | None:
         run = self.run
@@ -106,15 +102,25 @@ class Attempt:
                 await db_threads().arun(
                     services.run_release, run_id=run.run_id, attempt=run.attempt
                 )
+                logger.info("run %s attempt %s released at shutdown", run.run_id, run.attempt)
+            else:
+                logger.warning("run %s attempt %s lost its lease", run.run_id, run.attempt)
             return None
         if outcome.error is not None:
             self.emit("error", outcome.error)
         if not await self._settle(outcome):
-            return None  # fenced out: another attempt owns the run now
-        result = result_name(run.run_id)
+            # Fenced out: another attempt owns the run now and records its end.
+            logger.warning("run %s attempt %s lost its lease", run.run_id, run.attempt)
+            return None
+        result = run_result_stream(run.run_id)
         self.log.append(result, "end", dumps(outcome.output))
-        self.emit("end", {"run_id": str(run.run_id), "status": outcome.status})
-        for stream in (self.stream, result):
+        self.log.append(
+            self.stream, "end", dumps({"run_id": str(run.run_id), "status": outcome.status})
+        )
+        self.log.append(
+            self.streams[1], "metadata", dumps({"status": "run_done", "run_id": str(run.run_id)})
+        )
+        for stream in (*self.streams, result):
             self.log.expire(stream, event_ttl_seconds())
         return outcome.status
 
@@ -126,6 +132,8 @@ class Attempt:
             await asyncio.gather(graph_task, return_exceptions=True)
             error = {"error": "TimeoutError", "message": "The run exceeded its time limit"}
             return Outcome(RunStatus.TIMEOUT, {"__error__": error}, error)
+        except StepBoundary:
+            return Outcome(RunStatus.PENDING, None, release=True)
         except asyncio.CancelledError:
             # Our watcher cancelled the graph (see _stop); anything else cancelling us is the
             # process going away, and the lease will bring the run back.
@@ -163,10 +171,15 @@ class Attempt:
             if "events" in (kwargs.get("stream_mode") or []):
                 await self._stream_events(graph, graph_input, options)
             else:
-                async for namespace, mode, data in graph.astream(graph_input, **options):
-                    self._chunk(namespace, mode, data)
+                # aclosing: leaving early (a step boundary) still runs LangGraph's cleanup,
+                # which finishes the pending checkpoint writes.
+                async with contextlib.aclosing(graph.astream(graph_input, **options)) as chunks:
+                    async for namespace, mode, data in chunks:
+                        self._chunk(namespace, mode, data)
 
     def _chunk(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
+        if not namespace and mode == "values" and self.stop_reason == "shutdown":
+            raise StepBoundary  # a root values chunk closes a step
         if namespace and not self.kwargs.get("subgraphs"):
             return
         self.translator.chunk(namespace, mode, data)
@@ -175,7 +188,8 @@ class Attempt:
         """``events`` mode: LangChain's astream_events, which also carries the other modes'
         chunks as the root graph's ``on_chain_stream`` events."""
         root_id = None
-        async for event in graph.astream_events(graph_input, version="v2", **options):
+        events = graph.astream_events(graph_input, version="v2", **options)
+        async for event in events:
             if root_id is None and event["event"] == "on_chain_start":
                 root_id = event["run_id"]
             if event["event"] == "on_chain_stream" and event["run_id"] == root_id:
@@ -247,16 +261,22 @@ class Attempt:
         return False
 
     async def _watch(self, graph_task: asyncio.Future) -> None:
-        """Extend the lease and look for a cancel or a shutdown, twice a second; stop the
-        graph (it keeps the checkpoints of finished steps) when one comes."""
+        """Extend the lease and look for a cancel or a shutdown, twice a second. A cancel stops
+        the graph at once (it keeps the checkpoints of finished steps); a shutdown lets the
+        current step finish and stops at the step boundary, or after a grace period."""
         interval = float(getattr(settings, "AGENTSERVER_CANCEL_POLL_SECONDS", 0.5))
+        grace = float(getattr(settings, "AGENTSERVER_DRAIN_GRACE_SECONDS", 30))
         beats_per_lease = max(1, int(services.lease_seconds() / 3 / interval))
-        tick = 0
+        tick, drain_deadline = 0, None
+        loop = asyncio.get_running_loop()
         while not graph_task.done():
             await asyncio.sleep(interval)
             tick += 1
-            if draining.is_set():
-                self._stop(graph_task, "shutdown")
+            if draining.is_set() and drain_deadline is None:
+                self.stop_reason = "shutdown"
+                drain_deadline = loop.time() + grace
+            if drain_deadline is not None and loop.time() > drain_deadline:
+                graph_task.cancel()
                 return
             if tick % beats_per_lease == 0:
                 owned, action = await db_threads().arun(
@@ -269,7 +289,7 @@ class Attempt:
                 action = await db_threads().arun(
                     services.run_cancel_requested, run_id=self.run.run_id
                 )
-            if action:
+            if action and drain_deadline is None:
                 self._stop(graph_task, action)
                 return
 

@@ -1,6 +1,10 @@
 """Celery tasks of runs: ids in, one service call each."""
 
 import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 from celery import shared_task
 from celery.signals import worker_shutting_down
@@ -13,7 +17,8 @@ from apps.runs.services import runs_sweep
 def execute(run_id: str) -> str | None:
     """Claim and execute a run. Idempotent: a duplicate or late message finds the run claimed
     or finished and returns None; a redelivery after a crash resumes from the checkpoints."""
-    return asyncio.run(execute_run(run_id))
+    with _drain_on_sigterm():
+        return asyncio.run(execute_run(run_id))
 
 
 @shared_task(name="runs.sweep")
@@ -24,5 +29,21 @@ def sweep() -> dict[str, int]:
 
 @worker_shutting_down.connect
 def _drain_on_shutdown(**_) -> None:
-    # Warm shutdown: running graphs stop at their next step and go back to the queue.
+    # Warm shutdown of a worker whose tasks run in its own process (threads pool): running
+    # graphs stop at their next step and go back to the queue.
     draining.set()
+
+
+@contextlib.contextmanager
+def _drain_on_sigterm() -> Iterator[None]:
+    """In a prefork pool process (the task runs on its main thread), SIGTERM to the process
+    group means the worker is shutting down: drain instead of dying mid-step. Billiard resets
+    the process's handlers at start, so the handler lives only while a run executes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: draining.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

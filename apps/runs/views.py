@@ -23,7 +23,6 @@ from apps.core.errors import NotFound, Unprocessable
 from apps.core.fields import check_select, selected, validated
 from apps.core.params import path_uuid, query_bool, query_list
 from apps.runs import selectors, services
-from apps.runs.executor import result_name, stream_name
 from apps.runs.models import Run
 from apps.runs.serializers import (
     RUN_FIELDS,
@@ -34,6 +33,7 @@ from apps.runs.serializers import (
     run_json,
 )
 from apps.streams.eventlog import event_log
+from apps.streams.names import run_result_stream, run_stream
 from apps.streams.sse import frame, parse_last_event_id, tail, wait_for_end
 from apps.threads.selectors import thread_get
 
@@ -104,7 +104,7 @@ async def _create(request: HttpRequest, thread_id: str | None) -> tuple[Run, dic
 async def run_stream_create(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
     """``POST /threads/{id}/runs/stream`` and ``POST /runs/stream``."""
     run, data = await _create(request, thread_id)
-    frames = tail(stream_name(run.run_id), after="0", with_ids=data["stream_resumable"])
+    frames = tail(run_stream(run.run_id), after="0", with_ids=data["stream_resumable"])
     body = _on_disconnect(frames, run, cancel=data["on_disconnect"] == "cancel")
     return _sse_response(body, run)
 
@@ -128,7 +128,7 @@ async def _run_of(thread_id: str | None, run_id: str) -> Run:
     try:
         return await db_threads().arun(selectors.run_get, run_id=run_uuid, thread_id=thread_uuid)
     except NotFound:
-        if thread_uuid is None or await event_log().last_id(stream_name(run_uuid)) is None:
+        if thread_uuid is None or await event_log().last_id(run_stream(run_uuid)) is None:
             raise
         return Run(run_id=run_uuid, thread_id=thread_uuid, status="success")
 
@@ -151,7 +151,7 @@ async def run_join_stream(
     after = parse_last_event_id(request.headers.get("Last-Event-ID"))
     modes = query_list(request.GET, "stream_mode")
     cancel = query_bool(request.GET, "cancel_on_disconnect")
-    stream = stream_name(run.run_id)
+    stream = run_stream(run.run_id)
     if after is None:
         newest = await event_log().last_id(stream)
         run = await db_threads().arun(Run.objects.filter(pk=run.pk).first)
@@ -259,7 +259,7 @@ async def _result_body(run: Run) -> AsyncIterator[bytes]:
 
 
 async def _result(run: Run) -> bytes:
-    stream = result_name(run.run_id)
+    stream = run_result_stream(run.run_id)
     log = event_log()
     if await log.last_id(stream) is None:
         stored = await db_threads().arun(Run.objects.filter(pk=run.pk).first)

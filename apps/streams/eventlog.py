@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 import redis
@@ -44,6 +44,10 @@ class EventLog(Protocol):
         """Add an event (sync, thread-safe); return its id."""
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str: ...
+
+    def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
+        """Append the same event to several streams in one go (one round trip on Redis)."""
+        ...
 
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
         """Events with id > ``after`` in order ("0" or "0-0": from the beginning), at most
@@ -146,6 +150,9 @@ class InMemoryEventLog:
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         return self.append(stream, event, data)
+
+    def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
+        return [self.append(stream, event, data) for stream in streams]
 
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
         after_key = id_key(after)
@@ -268,6 +275,13 @@ class RedisEventLog:
             KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True
         )
         return event_id.decode()
+
+    def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
+        fields = {"e": event, "d": data}
+        pipe = self._client.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xadd(KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True)
+        return [event_id.decode() for event_id in pipe.execute()]
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         fields = {"e": event, "d": data}

@@ -71,15 +71,18 @@ async def tail(
     with_ids: bool,
     heartbeat: float = 5.0,
     log: EventLog | None = None,
+    passes: Callable[[str], bool] | None = None,
+    forever: bool = False,
 ) -> AsyncIterator[bytes]:
-    """SSE frames for the events of ``stream`` after ``after``, until and including ``end``.
+    """SSE frames for the events of ``stream`` after ``after``, until and including ``end``
+    (or, with ``forever``, until the client leaves). ``passes`` replaces the ``modes`` filter.
 
     A heartbeat comment goes out whenever ``heartbeat`` seconds pass with nothing sent (also
     before the first event, while the run is queued, and while every event is filtered out).
     ``id:`` lines only when ``with_ids`` (resumable runs).
     """
     log = log or event_log()
-    passes = mode_filter(modes)
+    passes = passes or mode_filter(modes)
     loop = asyncio.get_running_loop()
     next_beat = loop.time() + heartbeat
     while True:
@@ -90,7 +93,7 @@ async def tail(
             if passes is None or passes(event.event):
                 yield frame(event.event, event.data, id=event.id if with_ids else None)
                 sent = True
-            if event.event == "end":
+            if event.event == "end" and not forever:
                 return
         now = loop.time()
         if sent:

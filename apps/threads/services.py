@@ -10,16 +10,19 @@ from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from langgraph.errors import InvalidUpdateError
-from langgraph.types import StateUpdate
+from langgraph.types import StateSnapshot, StateUpdate
 
-from apps.core.encoding import to_jsonable
+from apps.core.encoding import dumps, to_jsonable
 from apps.core.errors import BadRequest, Conflict, NotFound
 from apps.core.reserved import clean_metadata
 from apps.graphs.registry import registry
+from apps.streams.eventlog import event_log
+from apps.streams.names import thread_stream
 from apps.threads.models import Thread, ThreadStatus, TtlStrategy
 from apps.threads.state import (
     checkpointer,
     interrupts_by_task,
+    snapshot_json,
     thread_config,
     thread_graph,
 )
@@ -199,7 +202,10 @@ def thread_update_state(
                 new_config = await graph.aupdate_state(config, values, as_node=as_node)
             except (InvalidUpdateError, ValueError, KeyError, TypeError) as exc:
                 raise BadRequest(f"Invalid state update: {exc}") from None
-            await _refresh_thread_state(thread, graph)
+            snapshot = await _refresh_thread_state(thread, graph)
+        # Followers of the thread join stream see the new state.
+        event = {"state": snapshot_json(snapshot), "thread_id": str(thread.thread_id)}
+        event_log().append(thread_stream(thread.thread_id), "state_update", dumps(event))
         return new_config["configurable"]
 
     configurable = async_to_sync(update)()
@@ -210,7 +216,7 @@ def thread_update_state(
     }
 
 
-async def _refresh_thread_state(thread: Thread, graph) -> None:
+async def _refresh_thread_state(thread: Thread, graph) -> StateSnapshot:
     """Copy the latest checkpoint's values and pending interrupts onto the thread row."""
     snapshot = await graph.aget_state(thread_config(thread))
     await Thread.objects.filter(thread_id=thread.thread_id).aupdate(
@@ -219,6 +225,7 @@ async def _refresh_thread_state(thread: Thread, graph) -> None:
         state_updated_at=timezone.now(),
         updated_at=timezone.now(),
     )
+    return snapshot
 
 
 def threads_sweep_expired(*, now=None) -> int:

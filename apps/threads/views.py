@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.asyncviews import async_api
+from apps.core.dbthreads import db_threads
 from apps.core.errors import Unprocessable
 from apps.core.fields import check_select, selected, validated
 from apps.core.pagination import page_rows, paginated_response
 from apps.core.params import path_uuid, query_bool, query_list
+from apps.runs.serializers import STREAM_MODES
+from apps.streams.eventlog import event_log
+from apps.streams.names import thread_stream
+from apps.streams.sse import mode_filter, parse_last_event_id, tail
 from apps.threads import selectors, services
 from apps.threads.serializers import (
     THREAD_FIELDS,
@@ -150,3 +157,56 @@ class ThreadHistoryView(APIView):
         select = check_state_select(data.pop("select", None))
         states = selectors.thread_history(thread=thread, **data)
         return Response([select_state(state, select) for state in states])
+
+
+THREAD_STREAM_KINDS = ("lifecycle", "run_modes", "state_update")
+
+
+@async_api("GET")
+async def thread_join_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """``GET /threads/{id}/stream``: everything on the thread, across runs, until the client
+    leaves. ``stream_modes`` (the reference server's name) or ``stream_mode`` (the SDKs') pick
+    ``lifecycle``, ``run_modes`` (the default) and ``state_update``; a run stream mode among
+    them (``values``, ``updates``, ...) narrows the runs' events to those modes. Replays after
+    ``Last-Event-ID``, else only what comes next."""
+    thread_uuid = path_uuid(thread_id, "thread")
+    await db_threads().arun(selectors.thread_get, thread_id=thread_uuid)
+    requested = query_list(request.GET, "stream_modes", "stream_mode")
+    kinds = {item for item in requested if item in THREAD_STREAM_KINDS} or {"run_modes"}
+    run_modes = [item for item in requested if item not in THREAD_STREAM_KINDS]
+    unknown = [mode for mode in run_modes if mode not in STREAM_MODES]
+    if unknown:
+        raise Unprocessable(
+            f"Invalid stream mode {unknown}: use {', '.join(THREAD_STREAM_KINDS)} or a run "
+            "stream mode"
+        )
+    stream = thread_stream(thread_uuid)
+    after = parse_last_event_id(request.headers.get("Last-Event-ID"))
+    if after is None:
+        after = await event_log().last_id(stream) or "0"
+    frames = tail(
+        stream,
+        after=after,
+        with_ids=True,
+        passes=thread_event_filter(kinds, run_modes),
+        forever=True,
+    )
+    response = StreamingHttpResponse(frames, content_type="text/event-stream")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def thread_event_filter(kinds: set[str], modes: list[str]):
+    """Which thread-stream events a follower gets: run lifecycle (``metadata``), state
+    updates, and the runs' own events (optionally only some stream modes)."""
+    run_mode = mode_filter(modes)
+
+    def passes(event: str) -> bool:
+        if event == "metadata":
+            return bool(kinds & {"lifecycle", "run_modes"})
+        if event == "state_update":
+            return "state_update" in kinds
+        return "run_modes" in kinds and (run_mode is None or run_mode(event))
+
+    return passes

@@ -25,7 +25,10 @@ def test_a_postgres_url_is_split_into_django_settings(tmp_path):
     assert entry["ENGINE"] == "django.db.backends.postgresql"
     assert (entry["NAME"], entry["USER"], entry["PASSWORD"]) == ("agents", "ada", "s@cret")
     assert (entry["HOST"], entry["PORT"]) == ("db.example", "6543")
-    assert entry["OPTIONS"] == {"sslmode": "require"}
+    assert entry["OPTIONS"]["sslmode"] == "require"
+    assert (
+        entry["OPTIONS"]["pool"]["max_size"] >= 2
+    )  # one pool per process, not a connection per request
 
 
 def test_a_sqlite_url_names_the_file(tmp_path):

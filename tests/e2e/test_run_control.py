@@ -1,6 +1,8 @@
 """Human-in-the-loop, double-texting, cancellation and resumable streams, through langgraph-sdk
 against a live deployment."""
 
+import asyncio
+
 import pytest
 from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError
 
@@ -325,3 +327,36 @@ async def test_join_stream_filters_by_stream_mode(client, http):
         ).status_code
         == 422
     )
+
+
+# --- thread join stream ---------------------------------------------------------------------
+
+
+async def test_the_thread_stream_follows_consecutive_runs_and_state_updates(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    seen: list[tuple[str, dict]] = []
+
+    async def follow():
+        # From the start of the (new) thread's stream, so no event can slip by before the
+        # follower connects.
+        parts = await client.threads.join_stream(
+            tid, stream_mode=["run_modes", "state_update"], last_event_id="-1"
+        )
+        async for part in parts:
+            seen.append((part.event, part.data))
+            if part.event == "state_update":
+                return
+
+    follower = asyncio.ensure_future(follow())
+    first = await client.runs.wait(tid, "nested", input={"steps": []})
+    second = await client.runs.wait(tid, "nested", input={"steps": []})
+    await client.threads.update_state(tid, {"steps": ["manual"]}, as_node="child")
+    await asyncio.wait_for(follower, timeout=30)
+
+    assert first and second
+    done = [data["run_id"] for event, data in seen if data and data.get("status") == "run_done"]
+    assert len(done) == 2
+    assert [event for event, _ in seen].count("values") >= 2
+    assert seen[-1][0] == "state_update"
+    assert seen[-1][1]["state"]["values"]["steps"][-1] == "manual"

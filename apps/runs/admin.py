@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from apps.runs.models import Run
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """Runs are written by the executor; the admin shows them (and may delete finished ones)."""
+
+    list_display = ("run_id", "thread_id", "graph_id", "status", "attempt", "created_at")
+    list_filter = ("status", "graph_id", "multitask_strategy")
+    search_fields = ("run_id", "thread__thread_id")
+    readonly_fields = [field.name for field in Run._meta.fields]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

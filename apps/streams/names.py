@@ -1,0 +1,22 @@
+"""The event log's stream names: one per run, one per run's result, one per thread."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def run_stream(run_id: uuid.UUID | str) -> str:
+    """The run's events: what its SSE streams replay and follow."""
+    return f"run:{run_id}"
+
+
+def run_result_stream(run_id: uuid.UUID | str) -> str:
+    """One ``end`` entry holding the /wait body, written when the run ends (it outlives the run
+    row, which a rollback or a temporary thread deletes)."""
+    return f"run:{run_id}:result"
+
+
+def thread_stream(thread_id: uuid.UUID | str) -> str:
+    """Everything on a thread across its runs (each run's events, run ends, state updates):
+    what the thread join stream follows."""
+    return f"thread:{thread_id}"
