@@ -112,16 +112,16 @@ class Attempt:
             # Fenced out: another attempt owns the run now and records its end.
             logger.warning("run %s attempt %s lost its lease", run.run_id, run.attempt)
             return None
-        result = run_result_stream(run.run_id)
-        self.log.append(result, "end", dumps(outcome.output))
-        self.log.append(
-            self.stream, "end", dumps({"run_id": str(run.run_id), "status": outcome.status})
+        # The /wait body, the run stream's end and the thread's run_done, in one round trip.
+        run_id = str(run.run_id)
+        self.log.append_all(
+            [
+                (run_result_stream(run_id), "end", dumps(outcome.output)),
+                (self.stream, "end", dumps({"run_id": run_id, "status": outcome.status})),
+                (self.streams[1], "metadata", dumps({"status": "run_done", "run_id": run_id})),
+            ],
+            expire=event_ttl_seconds(),
         )
-        self.log.append(
-            self.streams[1], "metadata", dumps({"status": "run_done", "run_id": str(run.run_id)})
-        )
-        for stream in (*self.streams, result):
-            self.log.expire(stream, event_ttl_seconds())
         return outcome.status
 
     async def _outcome(self, graph_task: asyncio.Future) -> Outcome:
@@ -150,7 +150,7 @@ class Attempt:
 
     async def _run_graph(self) -> None:
         run, kwargs = self.run, self.kwargs
-        config = await db_threads().arun(self._config)
+        config = self._config()
         graph_input = await self._input(config)
         saver = None if kwargs.get("temporary") else checkpointer()
         async with registry().graph(
@@ -198,18 +198,12 @@ class Attempt:
             self.emit("events", event)
 
     def _config(self) -> dict[str, Any]:
-        """The run's RunnableConfig: assistant config, under the run's own, under what the
-        server sets (ids the graph and deepagents read)."""
-        from apps.graphs.models import Assistant
-
+        """The run's RunnableConfig: its stored config (layered over the assistant's at
+        creation) under what the server sets (ids the graph and deepagents read)."""
         run, kwargs = self.run, self.kwargs
-        assistant = Assistant.objects.filter(pk=run.assistant_id).first()
-        assistant_config = assistant.config if assistant else {}
-        run_config = kwargs.get("config") or {}
+        stored = kwargs.get("config") or {}
         configurable = {
-            **(assistant_config.get("configurable") or {}),
-            **(assistant.context if assistant else {}),
-            **(run_config.get("configurable") or {}),
+            **(stored.get("configurable") or {}),
             **(kwargs.get("context") or {}),
             "run_id": str(run.run_id),
             "thread_id": str(run.thread_id),
@@ -224,19 +218,16 @@ class Attempt:
             configurable.update({k: v for k, v in checkpoint.items() if v is not None})
             configurable["thread_id"] = str(run.thread_id)
         config = {
-            **{k: v for k, v in assistant_config.items() if k != "configurable"},
-            **{k: v for k, v in run_config.items() if k != "configurable"},
+            **{k: v for k, v in stored.items() if k not in ("configurable", "metadata")},
             "configurable": configurable,
             "metadata": {
-                **(assistant_config.get("metadata") or {}),
-                **(run_config.get("metadata") or {}),
+                **(stored.get("metadata") or {}),
                 **run.metadata,
                 "run_attempt": run.attempt,
             },
             "run_id": run.run_id,
         }
-        if "recursion_limit" not in config:
-            config["recursion_limit"] = getattr(settings, "AGENTSERVER_RECURSION_LIMIT", 25)
+        config.setdefault("recursion_limit", getattr(settings, "AGENTSERVER_RECURSION_LIMIT", 25))
         return config
 
     async def _input(self, config: dict[str, Any]) -> Any:
@@ -308,8 +299,7 @@ class Attempt:
             values, interrupts, has_next = await self._final_state()
         return await db_threads().arun(
             services.run_finish,
-            run_id=self.run.run_id,
-            attempt=self.run.attempt,
+            run=self.run,
             status=outcome.status,
             output=outcome.output,
             error=outcome.error,

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from apps.core.fields import ObjectField
 from apps.runs.models import MultitaskStrategy, Run, RunStatus
+from apps.threads.serializers import CheckpointSerializer
 
 STREAM_MODES = (
     "values",
@@ -94,13 +95,6 @@ class CommandSerializer(serializers.Serializer):
         return goto
 
 
-class CheckpointRefSerializer(serializers.Serializer):
-    checkpoint_id = serializers.CharField(required=False, allow_null=True)
-    checkpoint_ns = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    checkpoint_map = ObjectField(required=False, allow_null=True)
-    thread_id = serializers.CharField(required=False, allow_null=True)
-
-
 class LangsmithTracerSerializer(serializers.Serializer):
     project_name = serializers.CharField(required=False, allow_null=True)
     example_id = serializers.CharField(required=False, allow_null=True)
@@ -120,7 +114,7 @@ class RunCreateSerializer(serializers.Serializer):
     stream_resumable = serializers.BooleanField(required=False, default=False)
     interrupt_before = NodeListField(required=False, allow_null=True)
     interrupt_after = NodeListField(required=False, allow_null=True)
-    checkpoint = CheckpointRefSerializer(required=False, allow_null=True)
+    checkpoint = CheckpointSerializer(required=False, allow_null=True)
     checkpoint_id = serializers.UUIDField(required=False, allow_null=True)
     webhook = serializers.CharField(required=False, allow_null=True, max_length=2048)
     multitask_strategy = serializers.ChoiceField(

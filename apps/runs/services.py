@@ -17,8 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from apps.core.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -28,6 +28,7 @@ from apps.graphs.registry import registry
 from apps.graphs.selectors import assistant_resolve
 from apps.graphs.services import UNSET, config_and_context
 from apps.runs.models import (
+    ACTIVE_STATUSES,
     CancelAction,
     MultitaskStrategy,
     Run,
@@ -70,8 +71,25 @@ def _resolve_assistant(assistant_id: str) -> Assistant:
         raise NotFound("Thread or assistant not found.") from None
 
 
-def _run_kwargs(payload: dict[str, Any], *, temporary: bool) -> dict[str, Any]:
-    config, context = config_and_context(payload.get("config"), payload.get("context"))
+def _run_kwargs(
+    payload: dict[str, Any], *, assistant: Assistant, temporary: bool
+) -> dict[str, Any]:
+    """The run's kwargs as stored: its config and context already layered over the
+    assistant's (as the reference records them), so the worker needs no other row."""
+    run_config, run_context = config_and_context(payload.get("config"), payload.get("context"))
+    context = {**assistant.context, **run_context}
+    config = {
+        **{k: v for k, v in assistant.config.items() if k != "configurable"},
+        **{k: v for k, v in run_config.items() if k != "configurable"},
+        "configurable": {
+            **(assistant.config.get("configurable") or {}),
+            **assistant.context,
+            **(run_config.get("configurable") or {}),
+        },
+    }
+    metadata = {**(assistant.config.get("metadata") or {}), **(run_config.get("metadata") or {})}
+    if metadata:
+        config["metadata"] = metadata
     checkpoint = payload.get("checkpoint") or (
         {"checkpoint_id": payload["checkpoint_id"]} if payload.get("checkpoint_id") else None
     )
@@ -110,7 +128,7 @@ def run_create(
         raise BadRequest("You must provide a thread_id when resuming.")
     assistant = _resolve_assistant(payload["assistant_id"])
     temporary = stateless and payload.get("on_completion", "delete") == "delete"
-    kwargs = _run_kwargs(payload, temporary=temporary)
+    kwargs = _run_kwargs(payload, assistant=assistant, temporary=temporary)
     strategy = payload.get("multitask_strategy") or MultitaskStrategy.ENQUEUE
     metadata = clean_metadata(payload.get("metadata"))
     now = timezone.now()
@@ -141,7 +159,9 @@ def run_create(
             available_at=now + timedelta(seconds=payload.get("after_seconds") or 0),
         )
         Thread.objects.filter(pk=thread.pk).update(status=ThreadStatus.BUSY, updated_at=now)
-        transaction.on_commit(lambda: run_dispatch(run_id=run.run_id))
+        transaction.on_commit(
+            lambda: run_dispatch(run_id=run.run_id, available_at=run.available_at)
+        )
     return run
 
 
@@ -178,15 +198,18 @@ def _thread_for_run(
 # --- dispatch ---------------------------------------------------------------------------------
 
 
-def run_dispatch(*, run_id: uuid.UUID) -> None:
-    """Send the run to the workers, timed for its ``available_at`` (no-op once it ended).
-    Call after commit; the worker's claim decides whether it is the run's turn."""
+def run_dispatch(*, run_id: uuid.UUID, available_at=None) -> None:
+    """Send the run to the workers, timed for its ``available_at`` (looked up when not given;
+    no-op once the run ended). Call after commit; the worker's claim decides whether it is the
+    run's turn."""
     from apps.runs.tasks import execute
 
-    run = Run.objects.filter(pk=run_id).active().only("available_at").first()
-    if run is None:
-        return
-    delay = max(0.0, (run.available_at - timezone.now()).total_seconds())
+    if available_at is None:
+        run = Run.objects.filter(pk=run_id).active().only("available_at").first()
+        if run is None:
+            return
+        available_at = run.available_at
+    delay = max(0.0, (available_at - timezone.now()).total_seconds())
     execute.apply_async((str(run_id),), countdown=delay or None)
 
 
@@ -239,7 +262,7 @@ def run_claim(*, run_id: uuid.UUID, worker: str) -> Run | None:
         return None
     if not claimed:
         return None
-    return Run.objects.select_related("thread").get(pk=run_id)
+    return Run.objects.get(pk=run_id)
 
 
 def run_heartbeat(*, run_id: uuid.UUID, attempt: int) -> tuple[bool, str | None]:
@@ -258,8 +281,7 @@ def run_cancel_requested(*, run_id: uuid.UUID) -> str | None:
 
 def run_finish(
     *,
-    run_id: uuid.UUID,
-    attempt: int,
+    run: Run,
     status: str,
     output: Any,
     error: dict[str, Any] | None,
@@ -268,29 +290,23 @@ def run_finish(
     has_next: bool = False,
     rolled_back: bool = False,
 ) -> bool:
-    """Record the end of this attempt and settle the thread; False if fenced out (another
-    attempt owns the run now), in which case nothing is written.
+    """Record the end of this attempt of ``run`` and settle the thread; False if fenced out
+    (another attempt owns the run now), in which case nothing is written.
 
     A run rolled back is deleted (the executor already deleted its checkpoints). The thread
     becomes busy (more runs queued), error, interrupted (its state waits at a node) or idle,
     and caches ``values`` and ``interrupts`` (unless ``values`` is UNSET: temporary runs).
     The next queued run of the thread is dispatched after commit; a temporary thread is
-    removed with its run.
+    removed with its run. Two statements in one transaction, both conditional.
     """
     now = timezone.now()
+    thread_id = run.thread_id
     with transaction.atomic():
-        run = (
-            Run.objects.select_for_update()
-            .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
-            .first()
-        )
-        if run is None:
-            return False
-        thread_id = run.thread_id
+        ours = Run.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING)
         if rolled_back:
-            run.delete()
+            changed = ours.delete()[0]
         else:
-            Run.objects.filter(pk=run_id).update(
+            changed = ours.update(
                 status=status,
                 output=output,
                 error=error,
@@ -299,6 +315,8 @@ def run_finish(
                 lease_owner=None,
                 lease_expires_at=None,
             )
+        if not changed:
+            return False
         _settle_thread(
             thread_id,
             status=status,
@@ -315,20 +333,23 @@ def run_finish(
 
 
 def _settle_thread(thread_id, *, status, error, values, interrupts, has_next: bool, now) -> None:
-    queued = Run.objects.for_thread(thread_id).active().exists()
-    if queued:
-        thread_status = ThreadStatus.BUSY
-    elif status == RunStatus.ERROR:
-        thread_status = ThreadStatus.ERROR
-    elif has_next:
-        thread_status = ThreadStatus.INTERRUPTED
-    else:
-        thread_status = ThreadStatus.IDLE
-    fields: dict[str, Any] = {"status": thread_status, "updated_at": now}
+    """One UPDATE: busy while runs are queued on the thread, else what the run left."""
     if status == RunStatus.ERROR:
-        fields["error"] = error
-    elif thread_status != ThreadStatus.BUSY:
-        fields["error"] = None
+        settled = ThreadStatus.ERROR
+    elif has_next:
+        settled = ThreadStatus.INTERRUPTED
+    else:
+        settled = ThreadStatus.IDLE
+    queued = Exists(Run.objects.filter(thread_id=OuterRef("pk"), status__in=ACTIVE_STATUSES))
+    fields: dict[str, Any] = {
+        "status": Case(When(queued, then=Value(ThreadStatus.BUSY)), default=Value(settled)),
+        "updated_at": now,
+        "error": Value(error, output_field=models.JSONField())
+        if status == RunStatus.ERROR
+        else Case(
+            When(queued, then=F("error")), default=Value(None, output_field=models.JSONField())
+        ),
+    }
     if values is not UNSET:
         fields.update(values=values, interrupts=interrupts or {}, state_updated_at=now)
     Thread.objects.filter(pk=thread_id).update(**fields)

@@ -113,7 +113,9 @@ async def run_stream_create(request: HttpRequest, thread_id: str | None = None) 
 async def run_wait_create(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
     """``POST /threads/{id}/runs/wait`` and ``POST /runs/wait``."""
     run, data = await _create(request, thread_id)
-    body = _on_disconnect(_result_body(run), run, cancel=data["on_disconnect"] == "cancel")
+    body = _on_disconnect(
+        _result_body(run, fresh=True), run, cancel=data["on_disconnect"] == "cancel"
+    )
     return _json_stream_response(body, run)
 
 
@@ -243,10 +245,10 @@ def _json_stream_response(body: AsyncIterator[bytes], run: Run) -> HttpResponse:
     return response
 
 
-async def _result_body(run: Run) -> AsyncIterator[bytes]:
+async def _result_body(run: Run, *, fresh: bool = False) -> AsyncIterator[bytes]:
     """Whitespace every few seconds (JSON parsers skip it; proxies see traffic), then the
     run's final output."""
-    waiting = asyncio.ensure_future(_result(run))
+    waiting = asyncio.ensure_future(_result(run, fresh=fresh))
     try:
         while True:
             done, _ = await asyncio.wait({waiting}, timeout=KEEPALIVE_SECONDS)
@@ -258,10 +260,12 @@ async def _result_body(run: Run) -> AsyncIterator[bytes]:
         waiting.cancel()
 
 
-async def _result(run: Run) -> bytes:
+async def _result(run: Run, *, fresh: bool) -> bytes:
+    """The run's /wait body once it ends. ``fresh``: just created, so it cannot have ended
+    long ago (no need to look in the database for an expired result)."""
     stream = run_result_stream(run.run_id)
     log = event_log()
-    if await log.last_id(stream) is None:
+    if not fresh and await log.last_id(stream) is None:
         stored = await db_threads().arun(Run.objects.filter(pk=run.pk).first)
         if stored is not None and stored.is_terminal and stored.output is not None:
             return dumps(stored.output)  # ended long ago: the event log has expired

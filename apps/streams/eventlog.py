@@ -49,6 +49,13 @@ class EventLog(Protocol):
         """Append the same event to several streams in one go (one round trip on Redis)."""
         ...
 
+    def append_all(
+        self, entries: Sequence[tuple[str, str, bytes]], *, expire: int | None = None
+    ) -> list[str]:
+        """Append ``(stream, event, data)`` entries in order, then (with ``expire``) set every
+        touched stream to expire after that many seconds; one round trip on Redis."""
+        ...
+
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
         """Events with id > ``after`` in order ("0" or "0-0": from the beginning), at most
         ``READ_BATCH``. Blocks up to ``timeout`` seconds while there are none; [] on timeout."""
@@ -153,6 +160,15 @@ class InMemoryEventLog:
 
     def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
         return [self.append(stream, event, data) for stream in streams]
+
+    def append_all(
+        self, entries: Sequence[tuple[str, str, bytes]], *, expire: int | None = None
+    ) -> list[str]:
+        ids = [self.append(stream, event, data) for stream, event, data in entries]
+        if expire is not None:
+            for stream in dict.fromkeys(stream for stream, _, _ in entries):
+                self.expire(stream, expire)
+        return ids
 
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
         after_key = id_key(after)
@@ -277,11 +293,19 @@ class RedisEventLog:
         return event_id.decode()
 
     def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
-        fields = {"e": event, "d": data}
+        return self.append_all([(stream, event, data) for stream in streams])
+
+    def append_all(
+        self, entries: Sequence[tuple[str, str, bytes]], *, expire: int | None = None
+    ) -> list[str]:
         pipe = self._client.pipeline(transaction=False)
-        for stream in streams:
+        for stream, event, data in entries:
+            fields = {"e": event, "d": data}
             pipe.xadd(KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True)
-        return [event_id.decode() for event_id in pipe.execute()]
+        if expire is not None:
+            for stream in dict.fromkeys(stream for stream, _, _ in entries):
+                pipe.expire(KEY_PREFIX + stream, expire)
+        return [event_id.decode() for event_id in pipe.execute()[: len(entries)]]
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         fields = {"e": event, "d": data}

@@ -27,6 +27,14 @@ async def run_status(client, thread_id: str, run_id: str) -> str:
     return (await client.runs.get(thread_id, run_id))["status"]
 
 
+async def run_deleted(client, thread_id: str, run_id: str) -> bool:
+    try:
+        await client.runs.get(thread_id, run_id)
+    except NotFoundError:
+        return True
+    return False
+
+
 async def has_status(client, thread_id: str, run_id: str, *statuses: str) -> bool:
     return await run_status(client, thread_id, run_id) in statuses
 
@@ -143,14 +151,9 @@ async def test_rollback_deletes_the_active_run_and_its_checkpoints(client):
     )
     await client.runs.join(tid, second["run_id"])
 
-    async def first_gone():
-        try:
-            await client.runs.get(tid, first["run_id"])
-        except NotFoundError:
-            return True
-        return False
-
-    await eventually(first_gone, what="the rolled back run to be deleted")
+    await eventually(
+        lambda: run_deleted(client, tid, first["run_id"]), what="the rolled back run to go"
+    )
     history = await client.threads.get_history(tid, limit=1000)
     assert not any(s["metadata"].get("run_id") == first["run_id"] for s in history)
     assert (await client.threads.get_state(tid))["values"] == {"steps": ["inner"]}
@@ -193,14 +196,9 @@ async def test_cancel_with_rollback_removes_the_run_and_what_it_wrote(client):
     await started_steps(client, tid, at_least=4)
     await client.runs.cancel(tid, run["run_id"], action="rollback")
 
-    async def gone():
-        try:
-            await client.runs.get(tid, run["run_id"])
-        except NotFoundError:
-            return True
-        return False
-
-    await eventually(gone, what="the cancelled run to be deleted")
+    await eventually(
+        lambda: run_deleted(client, tid, run["run_id"]), what="the cancelled run to go"
+    )
     assert (await client.threads.get_state(tid))["values"]["count"] == 1
     assert (await client.threads.get(tid))["status"] == "idle"
 

@@ -269,3 +269,20 @@ def test_wait_keeps_the_connection_alive_with_whitespace(http):
             body += chunk
     assert body.startswith(b"\n")
     assert b'"count":1' in body
+
+
+async def test_a_run_can_fork_from_an_earlier_checkpoint(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "slow", input={"target": 3, "delay": 0})
+    history = await client.threads.get_history(tid, limit=10)
+    after_one = next(s for s in history if s["values"].get("count") == 1)
+
+    forked = await client.runs.wait(
+        tid, "slow", input=None, checkpoint=after_one["checkpoint"], config={"tags": ["fork"]}
+    )
+    assert forked["count"] == 3
+    latest = await client.threads.get_state(tid)
+    parents = {s["checkpoint"]["checkpoint_id"] for s in history}
+    assert latest["checkpoint"]["checkpoint_id"] not in parents
+    assert (await client.threads.get_history(tid, limit=100))[0]["metadata"]["run_id"]

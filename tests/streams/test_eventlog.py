@@ -246,3 +246,17 @@ def test_event_log_is_one_instance_chosen_by_redis_url():
     log = event_log()
     assert event_log() is log
     assert isinstance(log, RedisEventLog if settings.REDIS_URL else InMemoryEventLog)
+
+
+async def test_append_all_writes_entries_in_order_across_streams_and_sets_their_expiry(log, stream):
+    other = f"{stream}-other"
+    ids = log.append_all(
+        [(stream, "values", b"1"), (other, "metadata", b"2"), (stream, "end", b"3")], expire=60
+    )
+    assert len(ids) == 3
+    events = await log.read(stream, after="0", timeout=0.1)
+    assert [(e.event, e.data) for e in events] == [("values", b"1"), ("end", b"3")]
+    assert [e.id for e in events] == [ids[0], ids[2]]
+    assert [e.data for e in await log.read(other, after="0", timeout=0.1)] == [b"2"]
+    log.expire(other, 0)
+    assert await log.last_id(other) is None
