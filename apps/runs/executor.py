@@ -4,8 +4,9 @@ the run's event log, a lease heartbeat, cancellation, and the final record.
 One attempt of a run goes: claim (compare-and-set; nothing to do if it fails) → ``metadata``
 event → ``graph.astream`` → ``error`` event if it raised → the run and thread are settled
 (conditional on the attempt, so a stalled worker cannot overwrite its replacement) → ``end``
-event. A cancel flag or a worker shutdown stops the graph between steps; the checkpoints of the
-finished steps stay, so a later attempt resumes where this one stopped.
+event. A cancel stops the graph at once (within the 0.5 s poll); a worker shutdown lets the
+current step finish and stops at the step boundary. Either way the checkpoints of finished
+steps stay, so a later attempt resumes where this one stopped.
 """
 
 from __future__ import annotations
