@@ -3,6 +3,8 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/checkpointer.py
 
+Then, unless ``--no-store``, the same for DjangoStore against PostgresStore (bench/store.py).
+
 Creates a throw-away ``bench_*`` database on that server, migrates the checkpoints app into it
 (PostgresSaver's own tables sit next to ours), runs every scenario through the sync API for
 both savers, prints the medians and drops the database. Each scenario runs for one saver right
@@ -18,6 +20,7 @@ import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -274,6 +277,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1000, help="raw put+put_writes pairs")
     parser.add_argument("--history", type=int, default=500, help="checkpoints for get/list")
     parser.add_argument("--reps", type=int, default=300, help="get_tuple repetitions")
+    parser.add_argument(
+        "--no-store", action="store_true", help="skip the DjangoStore vs PostgresStore part"
+    )
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL", "")
@@ -311,6 +317,12 @@ def main() -> None:
         finally:
             db_threads().close()
     print_table(results, args.rounds)
+    if not args.no_store:
+        # The store comparison sets up Django on a database of its own: a separate process.
+        print("\nDjangoStore vs PostgresStore (bench/store.py)", flush=True)
+        store_bench = Path(__file__).resolve().parent / "store.py"
+        env = {**os.environ, "DATABASE_URL": server_url}
+        subprocess.run([sys.executable, str(store_bench)], env=env, check=True)
 
 
 def print_table(results: dict[str, dict[str, list[float]]], rounds: int) -> None:
