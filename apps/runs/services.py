@@ -17,10 +17,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from apps.core.encoding import dumps
 from apps.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from apps.core.reserved import clean_metadata
 from apps.graphs.models import Assistant
@@ -242,27 +243,46 @@ def _claimable(now) -> Q:
     )
 
 
+# The claim in SQL: one statement that takes the run and returns it. The ORM would need an
+# UPDATE and a SELECT, and on the hot path of every run the second round trip shows.
+CLAIM_SQL = """
+UPDATE {run} SET status = 'running', attempt = attempt + 1, lease_owner = %s,
+    lease_expires_at = %s, started_at = %s, updated_at = %s
+WHERE run_id = %s AND cancel_action IS NULL AND available_at <= %s AND attempt < %s
+  AND (status = 'pending' OR (status = 'running' AND lease_expires_at < %s))
+  AND NOT EXISTS (
+    SELECT 1 FROM {run} other
+    WHERE other.thread_id = {run}.thread_id AND other.run_id <> {run}.run_id
+      AND (other.status = 'running'
+           OR (other.status = 'pending' AND other.created_at < {run}.created_at)))
+RETURNING *
+"""
+
+
 def run_claim(*, run_id: uuid.UUID, worker: str) -> Run | None:
     """Take the run for this worker with one conditional UPDATE: a pending run at the head of
     its thread's queue, or a running run whose lease expired. Returns the claimed run (its
     ``attempt`` is the fencing token) or None when someone else has it, it was cancelled, or it
     is not its turn yet."""
     now = timezone.now()
+    ops = connection.ops
+    at = ops.adapt_datetimefield_value(now)
+    params = [
+        worker,
+        ops.adapt_datetimefield_value(now + timedelta(seconds=lease_seconds())),
+        at,
+        at,
+        Run._meta.pk.get_db_prep_value(run_id, connection),
+        at,
+        max_attempts(),
+        at,
+    ]
     try:
-        claimed = Run.objects.filter(_claimable(now), pk=run_id).update(
-            status=RunStatus.RUNNING,
-            attempt=F("attempt") + 1,
-            lease_owner=worker,
-            lease_expires_at=now + timedelta(seconds=lease_seconds()),
-            started_at=now,
-            updated_at=now,
-        )
+        claimed = list(Run.objects.raw(CLAIM_SQL.format(run=Run._meta.db_table), params))
     except IntegrityError:
         # Another run of the thread became running in between: the unique index said no.
         return None
-    if not claimed:
-        return None
-    return Run.objects.get(pk=run_id)
+    return claimed[0] if claimed else None
 
 
 def run_heartbeat(*, run_id: uuid.UUID, attempt: int) -> tuple[bool, str | None]:
@@ -301,7 +321,27 @@ def run_finish(
     """
     now = timezone.now()
     thread_id = run.thread_id
+    if connection.vendor == "postgresql":
+        thread_status = _finish_in_one_statement(
+            run,
+            now=now,
+            status=status,
+            output=output,
+            error=error,
+            values=values,
+            interrupts=interrupts,
+            has_next=has_next,
+            rolled_back=rolled_back,
+        )
+        if thread_status is None:
+            return False
+        if thread_status == ThreadStatus.BUSY:
+            thread_dispatch_next(thread_id=thread_id)
+        if run.temporary:
+            _delete_temporary_thread(thread_id)
+        return True
     with transaction.atomic():
+        _lock_threads([thread_id])
         ours = Run.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING)
         if rolled_back:
             changed = ours.delete()[0]
@@ -332,14 +372,74 @@ def run_finish(
     return True
 
 
+# PostgreSQL: the run's end and the thread's settling in one statement, one round trip and one
+# commit (the ORM path below takes a transaction of two statements and a third query to find
+# the next queued run). The thread's new status comes back, so a dispatch happens only when a
+# run is queued. The EXISTS sees the snapshot before the CTE's change, hence run_id <> ours.
+# The thread row is locked before the run row, the order every other writer follows.
+FINISH_SQL = """
+WITH locked AS (SELECT thread_id FROM {thread} WHERE thread_id = %(thread_id)s FOR UPDATE),
+ours AS ({end_run} WHERE run_id = %(run_id)s AND attempt = %(attempt)s AND status = 'running'
+                     AND thread_id IN (SELECT thread_id FROM locked) RETURNING thread_id),
+queued AS (SELECT EXISTS (SELECT 1 FROM {run} WHERE thread_id = %(thread_id)s
+                          AND run_id <> %(run_id)s AND status IN ('pending', 'running')) AS busy)
+UPDATE {thread} SET
+    status = CASE WHEN queued.busy THEN 'busy' ELSE %(settled)s END,
+    error = CASE WHEN %(failed)s THEN %(error)s::jsonb
+                 WHEN queued.busy THEN {thread}.error ELSE NULL END,
+    updated_at = %(now)s{state}
+FROM ours, queued WHERE {thread}.thread_id = ours.thread_id
+RETURNING {thread}.status
+"""
+END_RUN = """UPDATE {run} SET status = %(status)s, output = %(output)s::jsonb,
+    error = %(error)s::jsonb, ended_at = %(now)s, updated_at = %(now)s, lease_owner = NULL,
+    lease_expires_at = NULL"""
+DELETE_RUN = "DELETE FROM {run}"
+STATE = """,
+    values = %(values)s::jsonb, interrupts = %(interrupts)s::jsonb, state_updated_at = %(now)s"""
+
+
+def _finish_in_one_statement(
+    run: Run, *, now, status, output, error, values, interrupts, has_next, rolled_back
+) -> str | None:
+    """The thread's new status, or None when fenced out."""
+    tables = {"run": Run._meta.db_table, "thread": Thread._meta.db_table}
+    sql = FINISH_SQL.format(
+        end_run=(DELETE_RUN if rolled_back else END_RUN).format(**tables),
+        state="" if values is UNSET else STATE,
+        **tables,
+    )
+    params = {
+        "run_id": run.pk,
+        "attempt": run.attempt,
+        "thread_id": run.thread_id,
+        "status": status,
+        "output": dumps(output).decode() if output is not None else None,
+        "error": dumps(error).decode() if error is not None else None,
+        "failed": status == RunStatus.ERROR,
+        "settled": _settled_status(status, has_next),
+        "now": now,
+        "values": dumps(values).decode() if values is not UNSET else None,
+        "interrupts": dumps(interrupts or {}).decode(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _settled_status(status: str, has_next: bool) -> str:
+    """The thread's status after a run, when no other run is queued on it."""
+    if status == RunStatus.ERROR:
+        return ThreadStatus.ERROR
+    if has_next:
+        return ThreadStatus.INTERRUPTED
+    return ThreadStatus.IDLE
+
+
 def _settle_thread(thread_id, *, status, error, values, interrupts, has_next: bool, now) -> None:
     """One UPDATE: busy while runs are queued on the thread, else what the run left."""
-    if status == RunStatus.ERROR:
-        settled = ThreadStatus.ERROR
-    elif has_next:
-        settled = ThreadStatus.INTERRUPTED
-    else:
-        settled = ThreadStatus.IDLE
+    settled = _settled_status(status, has_next)
     queued = Exists(Run.objects.filter(thread_id=OuterRef("pk"), status__in=ACTIVE_STATUSES))
     fields: dict[str, Any] = {
         "status": Case(When(queued, then=Value(ThreadStatus.BUSY)), default=Value(settled)),
@@ -375,6 +475,18 @@ def run_release(*, run_id: uuid.UUID, attempt: int) -> bool:
 # --- cancel, delete ---------------------------------------------------------------------------
 
 
+def _lock_threads(thread_ids) -> None:
+    """Lock thread rows, in id order, before any run row of theirs: every transaction that
+    changes a thread's runs takes its locks in this order (thread, then runs), so two of them
+    can never wait on each other."""
+    list(
+        Thread.objects.select_for_update()
+        .filter(pk__in=list(thread_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _cancel_runs(runs: list[Run], *, action: CancelAction) -> None:
     """Within the caller's transaction: pending runs end now (interrupted, or deleted on
     rollback); running runs get the flag their worker checks between steps."""
@@ -396,6 +508,7 @@ def run_cancel(*, thread_id: uuid.UUID, run_id: uuid.UUID, action: str) -> Run |
     """Cancel one run. Returns the run, or None when a pending run was rolled back (deleted).
     A finished run is left as it is."""
     with transaction.atomic():
+        _lock_threads([thread_id])
         run = Run.objects.select_for_update().filter(pk=run_id, thread_id=thread_id).first()
         if run is None:
             raise NotFound(f"Run {run_id} not found")
@@ -416,14 +529,15 @@ def runs_cancel_many(
 ) -> int:
     """Cancel the runs with a status (``all`` = pending and running), or the listed runs of a
     thread. Returns how many were cancelled; NotFound if none matched."""
+    runs = Run.objects.active()
+    if status is not None:
+        if status != "all":
+            runs = runs.filter(status=status)
+    else:
+        runs = runs.filter(thread_id=thread_id, pk__in=run_ids)
     with transaction.atomic():
-        runs = Run.objects.select_for_update().active()
-        if status is not None:
-            if status != "all":
-                runs = runs.filter(status=status)
-        else:
-            runs = runs.filter(thread_id=thread_id, pk__in=run_ids)
-        selected = list(runs)
+        _lock_threads(set(runs.values_list("thread_id", flat=True)))
+        selected = list(runs.select_for_update())
         if not selected:
             raise NotFound("No runs found to cancel.")
         _cancel_runs(selected, action=CancelAction(action))
@@ -443,6 +557,7 @@ def _settle_after_pending_cancel(thread_id: uuid.UUID) -> None:
 def run_delete(*, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
     """Delete a finished (or pending) run; a running run must be cancelled first (409)."""
     with transaction.atomic():
+        _lock_threads([thread_id])
         run = Run.objects.select_for_update().filter(pk=run_id, thread_id=thread_id).first()
         if run is None:
             raise NotFound(f"Run {run_id} not found")
@@ -482,7 +597,9 @@ def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
         "error": "RunAttemptsExhausted",
         "message": f"The run was interrupted {attempt} times (worker lost) and is given up",
     }
+    thread_id = Run.objects.filter(pk=run_id).values_list("thread_id", flat=True).first()
     with transaction.atomic():
+        _lock_threads([thread_id])
         run = (
             Run.objects.select_for_update()
             .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
