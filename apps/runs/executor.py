@@ -318,7 +318,10 @@ class Attempt:
         snapshot = await graph.aget_state({"configurable": {"thread_id": str(self.run.thread_id)}})
         if snapshot.created_at is None:
             return None, {}, False
-        return to_jsonable(snapshot.values), interrupts_by_task(snapshot), bool(snapshot.next)
+        # Tasks with saved results but no next checkpoint (the run was stopped right after
+        # them) leave ``next`` empty, yet the thread still has a step to finish.
+        pending = bool(snapshot.next or snapshot.tasks)
+        return to_jsonable(snapshot.values), interrupts_by_task(snapshot), pending
 
 
 def _command(command: dict[str, Any]) -> Command:

@@ -140,7 +140,8 @@ def run_create(
             thread = _thread_for_run(
                 thread_id, assistant, metadata, create=payload.get("if_not_exists") == "create"
             )
-        active = list(Run.objects.select_for_update().for_thread(thread.pk).active())
+        # The thread row is locked: the runs that matter here cannot come or go meanwhile.
+        active = list(Run.objects.for_thread(thread.pk).active().only("pk", "status"))
         if active and strategy == MultitaskStrategy.REJECT:
             raise Conflict(BUSY_DETAIL)
         command = kwargs["command"] or {}
@@ -159,7 +160,9 @@ def run_create(
             temporary=temporary,
             available_at=now + timedelta(seconds=payload.get("after_seconds") or 0),
         )
-        Thread.objects.filter(pk=thread.pk).update(status=ThreadStatus.BUSY, updated_at=now)
+        Thread.objects.filter(pk=thread.pk).update(
+            status=ThreadStatus.BUSY, metadata=thread.metadata, updated_at=now
+        )
         transaction.on_commit(
             lambda: run_dispatch(run_id=run.run_id, available_at=run.available_at)
         )
@@ -169,30 +172,19 @@ def run_create(
 def _thread_for_run(
     thread_id: uuid.UUID, assistant: Assistant, metadata: dict[str, Any], *, create: bool
 ) -> Thread:
-    """The run's thread, locked for the transaction; made when ``create`` and missing."""
+    """The run's thread, locked for the transaction; made when ``create`` and missing. Its
+    ``metadata`` (saved by the caller) learns the graph and assistant: state reads need them."""
     thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
     if thread is None:
         if not create:
             raise NotFound("Thread or assistant not found.")
-        thread = Thread.objects.create(
-            thread_id=thread_id,
-            metadata={
-                **metadata,
-                "graph_id": assistant.graph_id,
-                "assistant_id": str(assistant.assistant_id),
-            },
-        )
-        return Thread.objects.select_for_update().get(pk=thread_id)
-    if thread.metadata.get("graph_id") != assistant.graph_id or not thread.metadata.get(
-        "assistant_id"
-    ):
-        # The thread learns its graph from its first run; state reads need it.
-        thread.metadata = {
-            **thread.metadata,
-            "graph_id": assistant.graph_id,
-            "assistant_id": str(assistant.assistant_id),
-        }
-        thread.save(update_fields=["metadata", "updated_at"])
+        # Inserted in this transaction, so already locked by it.
+        thread = Thread.objects.create(thread_id=thread_id, metadata=metadata)
+    thread.metadata = {
+        **thread.metadata,
+        "graph_id": assistant.graph_id,
+        "assistant_id": str(assistant.assistant_id),
+    }
     return thread
 
 
