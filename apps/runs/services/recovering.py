@@ -1,0 +1,81 @@
+"""Recovering runs nobody is working on."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.graphs.services import UNSET
+from apps.runs.models import (
+    Run,
+    RunStatus,
+)
+from apps.runs.services.executing import _settle_thread
+from apps.runs.services.queue import (
+    _claimable,
+    _lock_threads,
+    lease_seconds,
+    max_attempts,
+    run_dispatch,
+    thread_dispatch_next,
+)
+
+
+def runs_sweep(*, now=None) -> dict[str, int]:
+    """Recover runs nobody is working on: running runs whose lease expired are re-dispatched
+    (or failed once they used up their attempts), pending runs whose message may be lost are
+    dispatched again. Duplicate dispatches are harmless: claiming is compare-and-set."""
+    now = now or timezone.now()
+    expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+    exhausted = list(expired.filter(attempt__gte=max_attempts()).values_list("pk", "attempt"))
+    for run_id, attempt in exhausted:
+        _fail_exhausted(run_id=run_id, attempt=attempt)
+    retry = list(expired.filter(attempt__lt=max_attempts()).values_list("pk", flat=True))
+    grace = now - timedelta(seconds=lease_seconds())
+    stale = list(
+        Run.objects.filter(
+            _claimable(now), status=RunStatus.PENDING, available_at__lt=grace
+        ).values_list("pk", flat=True)
+    )
+    for run_id in [*retry, *stale]:
+        run_dispatch(run_id=run_id)
+    return {"failed": len(exhausted), "redispatched": len(retry), "pending": len(stale)}
+
+
+def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
+    error = {
+        "error": "RunAttemptsExhausted",
+        "message": f"The run was interrupted {attempt} times (worker lost) and is given up",
+    }
+    thread_id = Run.objects.filter(pk=run_id).values_list("thread_id", flat=True).first()
+    with transaction.atomic():
+        _lock_threads([thread_id])
+        run = (
+            Run.objects.select_for_update()
+            .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
+            .first()
+        )
+        if run is None:
+            return
+        Run.objects.filter(pk=run_id).update(
+            status=RunStatus.ERROR,
+            error=error,
+            output={"__error__": error},
+            ended_at=timezone.now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        _settle_thread(
+            run.thread_id,
+            status=RunStatus.ERROR,
+            error=error,
+            values=UNSET,
+            interrupts={},
+            has_next=False,
+            now=timezone.now(),
+        )
+        thread_id = run.thread_id
+        transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
