@@ -34,7 +34,7 @@ from apps.runs.serializers import (
 )
 from apps.streams.eventlog import event_log
 from apps.streams.names import run_result_stream, run_stream
-from apps.streams.sse import frame, parse_last_event_id, tail, wait_for_end
+from apps.streams.sse import event_stream_response, frame, parse_last_event_id, tail, wait_for_end
 from apps.threads.selectors import thread_get
 
 KEEPALIVE_SECONDS = 5.0
@@ -227,9 +227,7 @@ def _cancel_action(request) -> str:
 
 
 def _sse_response(body: AsyncIterator[bytes], run: Run | None, *, location=True) -> HttpResponse:
-    response = StreamingHttpResponse(body, content_type="text/event-stream")
-    response["Cache-Control"] = "no-store"
-    response["X-Accel-Buffering"] = "no"
+    response = event_stream_response(body)
     if run is not None:
         response["Content-Location"] = run_location(run)
         if location:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Collection
 
+from django.http import StreamingHttpResponse
+
 from apps.core.errors import Unprocessable
 
 from .eventlog import Event, EventLog, event_log, id_before, id_key
@@ -14,6 +16,14 @@ HEARTBEAT = b": heartbeat\r\n\r\n"
 CONTROL_EVENTS = frozenset({"metadata", "error", "end", "feedback"})
 # A read that finds nothing returns after this long; waiting simply reads again.
 WAIT_READ_TIMEOUT = 20.0
+
+
+def event_stream_response(frames: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """A streaming ``text/event-stream`` response that caches and proxies must not buffer."""
+    response = StreamingHttpResponse(frames, content_type="text/event-stream")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 def frame(event: str, data: bytes, *, id: str | None = None) -> bytes:

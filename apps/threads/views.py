@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +16,7 @@ from apps.core.params import path_uuid, query_bool, query_list
 from apps.runs.serializers import STREAM_MODES
 from apps.streams.eventlog import event_log
 from apps.streams.names import thread_stream
-from apps.streams.sse import mode_filter, parse_last_event_id, tail
+from apps.streams.sse import event_stream_response, mode_filter, parse_last_event_id, tail
 from apps.threads import selectors, services
 from apps.threads.serializers import (
     THREAD_FIELDS,
@@ -191,10 +191,7 @@ async def thread_join_stream(request: HttpRequest, thread_id: str) -> HttpRespon
         passes=thread_event_filter(kinds, run_modes),
         forever=True,
     )
-    response = StreamingHttpResponse(frames, content_type="text/event-stream")
-    response["Cache-Control"] = "no-store"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return event_stream_response(frames)
 
 
 def thread_event_filter(kinds: set[str], modes: list[str]):
