@@ -1,5 +1,6 @@
 """Routes: the LangGraph Agent Server API at the root, the admin under /admin/."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
@@ -16,7 +17,7 @@ urlpatterns = [
     path("info", InfoView.as_view(), name="info"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularRedocView.as_view(url_name="openapi"), name="docs"),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_PREFIX.lstrip("/"), admin.site.urls),
     path("", include("apps.graphs.urls")),
     path("", include("apps.threads.urls")),
     path("", include("apps.memory.urls")),
