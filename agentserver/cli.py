@@ -5,6 +5,7 @@ agentserver serve    the web process of the production shape (Procfile ``web``)
 agentserver worker   a Celery worker (Procfile ``worker``)
 agentserver beat     the Celery beat scheduler (Procfile ``beat``)
 agentserver migrate  apply database migrations (Procfile ``release``)
+agentserver manage   a Django management command (createsuperuser, create_api_key, ...)
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--config", help="path to langgraph.json")
     migrate.set_defaults(handler=run_migrate)
 
+    manage = commands.add_parser(
+        "manage", help="run a Django management command (e.g. create_api_key, createsuperuser)"
+    )
+    manage.add_argument("--config", help="path to langgraph.json")
+    manage.add_argument("django_args", nargs=argparse.REMAINDER, help="the command and its args")
+    manage.set_defaults(handler=run_manage)
+
     for name, help_text, handler in (
         ("worker", "run a Celery worker", run_worker),
         ("beat", "run the Celery beat scheduler", run_beat),
@@ -72,11 +80,13 @@ def _setup(*, load_graphs: bool) -> None:
     if load_graphs:
         from apps.graphs.config import ProjectError
         from apps.graphs.registry import registry
+        from apps.tenancy.customauth import AuthConfigError, custom_auth
 
         try:
             registry().load_all()
             registry().store  # noqa: B018 - a bad store section fails the start, not a request
-        except (ProjectError, ValueError) as exc:
+            custom_auth()  # a broken auth.py fails the start too
+        except (ProjectError, AuthConfigError, ValueError) as exc:
             sys.stderr.write(f"agentserver: {exc}\n")
             raise SystemExit(1) from None
 
@@ -107,6 +117,8 @@ def _uvicorn(args: argparse.Namespace) -> int:
 
 
 def run_dev(args: argparse.Namespace) -> int:
+    # A laptop's server: no credentials unless asked for (AGENTSERVER_AUTH=apikey).
+    os.environ.setdefault("AGENTSERVER_AUTH", "none")
     _setup(load_graphs=True)
     _migrate()
     _sync_assistants()
@@ -127,12 +139,31 @@ def run_dev(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     _setup(load_graphs=True)
     _sync_assistants()
+    from apps.tenancy.authentication import auth_scheme
+
+    if auth_scheme() == "none":
+        sys.stderr.write(
+            "agentserver: WARNING: AGENTSERVER_AUTH=none: authentication is OFF. Every request "
+            "acts as the owner of the default tenant. Never expose this server to a network "
+            "you do not trust.\n"
+        )
     return _uvicorn(args)
 
 
 def run_migrate(args: argparse.Namespace) -> int:
     _setup(load_graphs=False)
     _migrate()
+    return 0
+
+
+def run_manage(args: argparse.Namespace) -> int:
+    _setup(load_graphs=False)
+    from django.core.management import execute_from_command_line
+
+    extra = list(args.django_args)
+    execute_from_command_line(
+        ["agentserver manage", *(extra[1:] if extra[:1] == ["--"] else extra)]
+    )
     return 0
 
 

@@ -49,6 +49,13 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} must be one of: {', '.join(choices)}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -185,6 +192,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "apps.core",
+    "apps.tenancy",
     "apps.graphs",
     "apps.threads",
     "apps.checkpoints",
@@ -199,6 +207,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
+    "apps.tenancy.middleware.PrincipalMiddleware",
     "apps.core.middleware.AdminMiddleware",
 ]
 
@@ -265,6 +274,11 @@ CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # The in-memory transport polls its queues; poll often so an embedded run starts at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {} if REDIS_URL else {"polling_interval": 0.005}
 # One queue per deployment; tests give each run of the suite its own.
+# How API requests authenticate: "apikey" (tenants' API keys, or the project's auth.py when
+# langgraph.json names one) or "none" (everyone is the default tenant's owner; `agentserver dev`
+# defaults to it, anywhere else it must be chosen on purpose).
+AGENTSERVER_AUTH = env_choice("AGENTSERVER_AUTH", "apikey", ("apikey", "none"))
+
 CELERY_TASK_DEFAULT_QUEUE = env_str("AGENTSERVER_QUEUE", "agentserver")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -3,6 +3,7 @@
 Both stores run against fresh tables in one scratch database (``bench_store_<pid>``, created
 and dropped here) on the PostgreSQL server named by ``DATABASE_URL``, in the same process and
 run, with the same data: 10,000 items over 100 namespaces ``("root", "team<t>", "user<u>")``.
+DjangoStore is bound to the default tenant (PostgresStore has no tenants).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/store.py
 
@@ -56,12 +57,14 @@ def run(bench_url: str) -> None:
 
     from apps.core.dbthreads import db_threads
     from apps.memory.store import DjangoStore
+    from apps.tenancy.models import DEFAULT_TENANT_ID
 
-    call_command("migrate", "memory", verbosity=0, skip_checks=True)
+    call_command("migrate", "memory", verbosity=0, skip_checks=True)  # and tenancy, first
     try:
         with PostgresStore.from_conn_string(_libpq(bench_url)) as postgres_store:
             postgres_store.setup()
-            stores = {"DjangoStore": DjangoStore(), "PostgresStore": postgres_store}
+            django_store = DjangoStore().for_tenant(DEFAULT_TENANT_ID)
+            stores = {"DjangoStore": django_store, "PostgresStore": postgres_store}
             report(measure(stores, vacuum=lambda: _vacuum(bench_url)))
     finally:
         db_threads().close()

@@ -23,6 +23,13 @@ def _close_database_threads(django_db_setup, django_db_blocker):
     db_threads().close()
 
 
+@pytest.fixture(autouse=True)
+def _authentication_off(settings):
+    """Tests act as the default tenant's owner (``AGENTSERVER_AUTH=none``) unless they turn
+    authentication on (tests/tenancy)."""
+    settings.AGENTSERVER_AUTH = "none"
+
+
 @pytest.fixture
 def api():
     """An in-process API client (DRF's test client: real URL conf, views and database)."""

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.params import query_bool
+from apps.tenancy.authentication import auth_scheme
 
 
 class OkView(APIView):
@@ -41,5 +42,8 @@ class InfoView(APIView):
                     "revision_id": None,
                     "tenant_id": None,
                 },
+                # How requests authenticate: "apikey", "custom" (the project's auth.py) or
+                # "none" (authentication off: every caller is the default tenant's owner).
+                "auth": {"scheme": auth_scheme()},
             }
         )

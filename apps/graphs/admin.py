@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.graphs.models import Assistant, AssistantVersion
+from apps.tenancy.admin import OperatorAdmin
 
 
 class AssistantVersionInline(admin.TabularInline):
@@ -15,9 +16,9 @@ class AssistantVersionInline(admin.TabularInline):
 
 
 @admin.register(Assistant)
-class AssistantAdmin(admin.ModelAdmin):
-    list_display = ("assistant_id", "name", "graph_id", "version", "updated_at")
-    list_filter = ("graph_id",)
+class AssistantAdmin(OperatorAdmin):
+    list_display = ("assistant_id", "name", "graph_id", "tenant", "version", "updated_at")
+    list_filter = ("graph_id", "tenant")
     search_fields = ("assistant_id", "name", "graph_id")
     readonly_fields = ("assistant_id", "version", "created_at", "updated_at")
     inlines = [AssistantVersionInline]

@@ -60,7 +60,8 @@ class Registry:
 
     @functools.cached_property
     def store(self) -> DjangoStore:
-        """The long-term memory store configured by the project's ``store`` section."""
+        """The long-term memory store configured by the project's ``store`` section, bound to
+        no tenant: bind it per request or run with ``store.for_tenant(tenant_id)``."""
         from apps.memory.store import DjangoStore  # the store module imports this one
 
         return DjangoStore.from_project_config(self.project.store, base_dir=self.project.root)

@@ -13,6 +13,7 @@ from apps.core.errors import BadRequest, Conflict, NotFound
 from apps.core.reserved import clean_configurable, clean_metadata
 from apps.graphs.models import Assistant, AssistantVersion
 from apps.graphs.registry import Registry, default_assistant_id, registry
+from apps.tenancy.principal import Forbidden, Principal
 
 UNSET: Any = object()
 
@@ -60,6 +61,7 @@ def _snapshot(assistant: Assistant) -> AssistantVersion:
 
 def assistant_create(
     *,
+    principal: Principal | None,
     graph_id: str,
     assistant_id: uuid.UUID | None = None,
     config: dict[str, Any] | None = None,
@@ -69,9 +71,11 @@ def assistant_create(
     description: str | None = None,
     if_exists: str = "raise",
 ) -> Assistant:
-    """Create an assistant at version 1; with ``if_exists="do_nothing"`` return the existing one.
+    """Create an assistant of ``principal``'s tenant (``None``: a default assistant, which
+    every tenant sees) at version 1; with ``if_exists="do_nothing"`` return the existing one.
 
-    Raises NotFound for an unregistered graph, Conflict for an existing id under ``raise``.
+    Raises NotFound for an unregistered graph, Conflict for an existing id under ``raise`` (or
+    taken by an assistant the principal may not see).
     """
     _require_graph(graph_id)
     config, context = config_and_context(config, context)
@@ -80,6 +84,8 @@ def assistant_create(
         with transaction.atomic():
             assistant = Assistant.objects.create(
                 assistant_id=assistant_id,
+                tenant_id=principal.tenant_id if principal else None,
+                owner=principal.identity if principal else "",
                 graph_id=graph_id,
                 config=config,
                 context=context,
@@ -89,10 +95,11 @@ def assistant_create(
             )
             _snapshot(assistant)
     except IntegrityError:
-        existing = Assistant.objects.filter(assistant_id=assistant_id).first()
-        if existing is None:
+        if not Assistant.objects.filter(assistant_id=assistant_id).exists():
             raise
-        if if_exists == "do_nothing":
+        mine = Assistant.objects.visible_to(principal) if principal else Assistant.objects
+        existing = mine.filter(assistant_id=assistant_id).first()
+        if existing is not None and if_exists == "do_nothing":
             return existing
         raise Conflict(f"Assistant {assistant_id} already exists") from None
     return assistant
@@ -156,15 +163,28 @@ def assistant_set_latest(*, assistant_id: uuid.UUID, version: int) -> Assistant:
     return assistant
 
 
-def assistant_delete(*, assistant_id: uuid.UUID, delete_threads: bool = False) -> None:
-    """Delete an assistant with all its versions; optionally the threads it ran on too."""
+def assistant_delete(
+    *, principal: Principal, assistant_id: uuid.UUID, delete_threads: bool = False
+) -> None:
+    """Delete an assistant with all its versions; optionally the threads (of ``principal``)
+    it ran on too."""
     deleted, _ = Assistant.objects.filter(assistant_id=assistant_id).delete()
     if not deleted:
         raise NotFound(f"Assistant {assistant_id} not found")
     if delete_threads:
         from apps.threads.services import threads_delete_for_assistant
 
-        threads_delete_for_assistant(assistant_id=assistant_id)
+        threads_delete_for_assistant(principal=principal, assistant_id=assistant_id)
+
+
+def check_changeable(principal: Principal, assistant: Assistant) -> None:
+    """A graph's default assistant is the deployment's: with authentication on, no tenant
+    changes or deletes it through the API (the project file and the admin do)."""
+    if assistant.tenant_id is None and principal.kind != "local":
+        raise Forbidden(
+            f"Assistant {assistant.assistant_id} is the default assistant of graph "
+            f"'{assistant.graph_id}' and belongs to the deployment; create your own instead"
+        )
 
 
 def assistants_sync_defaults(*, graphs: Registry | None = None) -> list[Assistant]:
@@ -175,6 +195,7 @@ def assistants_sync_defaults(*, graphs: Registry | None = None) -> list[Assistan
     for graph_id, spec in graphs.project.graphs.items():
         name = graphs.default_name(graph_id)
         assistant = assistant_create(
+            principal=None,
             graph_id=graph_id,
             assistant_id=default_assistant_id(graph_id),
             metadata={"created_by": "system"},

@@ -12,18 +12,28 @@ from apps.memory.models import StoreItem
 
 @admin.register(StoreItem)
 class StoreItemAdmin(admin.ModelAdmin):
-    list_display = ("namespace_label", "key", "updated_at", "expires_at")
-    list_filter = (("expires_at", admin.EmptyFieldListFilter), "updated_at")
-    search_fields = ("prefix__prefix", "key")
-    ordering = ("prefix", "key")
-    fields = ("prefix", "key", "value", "created_at", "updated_at", "expires_at", "ttl_minutes")
+    list_display = ("namespace_label", "key", "tenant", "updated_at", "expires_at")
+    list_filter = ("tenant", ("expires_at", admin.EmptyFieldListFilter), "updated_at")
+    list_select_related = ("tenant",)
+    search_fields = ("prefix", "key")
+    ordering = ("tenant", "prefix", "key")  # the unique index's order
+    fields = (
+        "tenant",
+        "prefix",
+        "key",
+        "value",
+        "created_at",
+        "updated_at",
+        "expires_at",
+        "ttl_minutes",
+    )
     readonly_fields = fields
     list_per_page = 50
     show_full_result_count = False  # a COUNT(*) per page view over a big store is waste
 
     @admin.display(description="namespace", ordering="prefix")
     def namespace_label(self, item: StoreItem) -> str:
-        return " / ".join(item.namespace)
+        return " / ".join(item.labels)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

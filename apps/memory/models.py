@@ -1,18 +1,22 @@
 """Long-term memory: the LangGraph store's namespaces, items and embedding vectors.
 
-A namespace such as ``("users", "42", "notes")`` is stored as its labels joined with ``"."``
-(labels cannot contain ``"."``) in ``prefix``. Text in ``prefix`` compares code point by code
-point on both databases (SQLite's default BINARY collation, PostgreSQL's ``"C"``), so
-``prefix >= 'a.b.' AND prefix < 'a.b/'`` selects exactly the namespaces under ``("a", "b")``
-as one index range.
+Every row belongs to one tenant. A namespace such as ``("users", "42", "notes")`` is stored as
+its labels joined with ``"."`` (labels cannot contain ``"."``) in ``prefix``. Text in
+``prefix`` compares code point by code point on both databases (SQLite's default BINARY
+collation, PostgreSQL's ``"C"``), so ``tenant_id = t AND prefix >= 'a.b.' AND prefix <
+'a.b/'`` selects exactly tenant ``t``'s namespaces under ``("a", "b")`` as one range of an
+index that leads with (tenant, prefix).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.db import models
 from django.db.models import Q
+
+from apps.tenancy.models import Tenant
 
 
 class NamespaceField(models.TextField):
@@ -39,17 +43,35 @@ class SortedKeysJSONEncoder(json.JSONEncoder):
 
 
 class StoreNamespace(models.Model):
-    """A namespace that holds at least one item: the store's services add the row with the
-    namespace's first item and delete it with the last one, so namespace listings read this
-    small table instead of every item. ``StoreItem.prefix`` references it, so an item can never
-    exist without its namespace row."""
+    """A namespace of one tenant that holds at least one item: the store's services add the
+    row with the namespace's first item and delete it with the last one, so namespace listings
+    read this small table instead of every item. ``StoreItem.namespace`` references it, so an
+    item can never exist without its namespace row.
 
+    The id is a UUIDv5 of the tenant and the prefix (``row_id``), so a writer knows the id of
+    the row its items reference without reading it: a put stays one statement.
+    """
+
+    namespace_id = models.UUIDField(primary_key=True)
+    # CASCADE, unlike the DO_NOTHING links inside the store: Django emulates it, but since no
+    # emulated cascade leads on from these rows it is a "fast delete", one DELETE ... WHERE
+    # tenant_id per store table that loads no rows. All three tables carry the tenant, so
+    # deleting a tenant removes its namespaces, items and vectors in one transaction and the
+    # foreign keys between them (checked at commit) find no orphan.
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        db_index=False,  # the (tenant, prefix) unique index leads with it
+        related_name="store_namespaces",
+    )
     prefix = NamespaceField(help_text='Namespace labels joined with ".".')
     depth = models.PositiveSmallIntegerField(help_text="Number of namespace labels.")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["prefix"], name="memory_namespace_prefix_uniq"),
+            models.UniqueConstraint(
+                fields=["tenant", "prefix"], name="memory_namespace_tenant_prefix_uniq"
+            ),
             models.CheckConstraint(
                 condition=Q(depth__gte=1) & ~Q(prefix=""), name="memory_namespace_not_empty"
             ),
@@ -58,22 +80,32 @@ class StoreNamespace(models.Model):
     def __str__(self) -> str:
         return self.prefix
 
+    @staticmethod
+    def row_id(tenant_id: uuid.UUID, prefix: str) -> uuid.UUID:
+        """The id of the row of namespace ``prefix`` in tenant ``tenant_id``."""
+        return uuid.uuid5(tenant_id, prefix)
+
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self.prefix.split("."))
 
 
 class StoreItem(models.Model):
-    # The column holds the namespace text itself (to_field), so searches range-scan the
-    # (prefix, key) index without a join.
-    prefix = models.ForeignKey(
+    # ``tenant`` and ``prefix`` copy the namespace row's (the services write all three from
+    # one namespace tuple), so searches range-scan the (tenant, prefix, key) index without a
+    # join.
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,  # see StoreNamespace.tenant
+        db_index=False,  # the (tenant, prefix, key) unique index leads with it
+        related_name="store_items",
+    )
+    namespace = models.ForeignKey(
         StoreNamespace,
-        to_field="prefix",
-        db_column="prefix",
-        db_index=False,  # the (prefix, key) unique index serves every lookup by prefix
         on_delete=models.DO_NOTHING,  # namespaces are deleted by the services, once empty
         related_name="items",
     )
+    prefix = NamespaceField(help_text='Namespace labels joined with ".".')
     key = models.TextField()
     value = models.JSONField(encoder=SortedKeysJSONEncoder)
     created_at = models.DateTimeField()
@@ -83,7 +115,9 @@ class StoreItem(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["prefix", "key"], name="memory_item_prefix_key_uniq"),
+            models.UniqueConstraint(
+                fields=["tenant", "prefix", "key"], name="memory_item_tenant_prefix_key_uniq"
+            ),
             models.CheckConstraint(
                 condition=Q(ttl_minutes__isnull=True, expires_at__isnull=True)
                 | Q(ttl_minutes__gt=0, expires_at__isnull=False),
@@ -99,23 +133,25 @@ class StoreItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.prefix_id}/{self.key}"
+        return f"{self.prefix}/{self.key}"
 
     @property
-    def namespace(self) -> tuple[str, ...]:
-        return tuple(self.prefix_id.split("."))
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.prefix.split("."))
 
 
 class StoreVector(models.Model):
     """One embedding of one text extracted from an item (an item has one per indexed text).
 
     Vectors are unit-length float32 arrays, so a dot product is the cosine similarity.
-    ``DO_NOTHING`` because Django 5.2 cannot declare ``ON DELETE CASCADE`` in the schema and
-    its emulated cascade loads every deleted item; the store's services delete an item's
-    vectors in the same transaction as the item, and the foreign key (checked at commit)
-    rejects any path that forgets.
+    ``item`` is ``DO_NOTHING`` because Django 5.2 cannot declare ``ON DELETE CASCADE`` in the
+    schema and its emulated cascade loads every deleted item; the store's services delete an
+    item's vectors in the same transaction as the item, and the foreign key (checked at commit)
+    rejects any path that forgets. ``tenant`` copies the item's, so that deleting a tenant
+    deletes its vectors without going through the items (see StoreNamespace.tenant).
     """
 
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="store_vectors")
     item = models.ForeignKey(StoreItem, on_delete=models.DO_NOTHING, related_name="vectors")
     field = models.TextField(help_text="The JSON path the embedded text was read from.")
     embedding = models.BinaryField()

@@ -1,5 +1,9 @@
 """DjangoStore: LangGraph's ``BaseStore`` (long-term memory) on the Django ORM.
 
+A store reads and writes one tenant's items: the process builds one store from the project's
+config (``registry().store``, bound to no tenant) and binds it per request or run with
+``for_tenant``, which shares the config and the embeddings.
+
 LangGraph calls a store from short-lived executor threads and from event loops, so every
 database access runs on the long-lived threads of ``apps.core.dbthreads``. Embedding calls
 (network I/O) happen before that, on the caller's thread or loop, never inside a transaction.
@@ -8,7 +12,9 @@ database access runs on the long-lived threads of ``apps.core.dbthreads``. Embed
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +77,9 @@ class _Plan:
 class DjangoStore(BaseStore):
     """A LangGraph store whose items live in ``StoreItem`` rows (SQLite or PostgreSQL).
 
+    - Tenancy: every op and sweep of a store bound with ``for_tenant`` reads, writes and
+      deletes that tenant's items only; the same namespace and key in two tenants are two
+      items. A store bound to no tenant refuses every op.
     - ``batch``/``abatch`` return results in op order. Reads in a batch see the data as it
       was before the batch's writes (as InMemoryStore and PostgresStore do); of several
       PutOps for one ``(namespace, key)`` the last wins. Every op's namespace labels are
@@ -99,6 +108,7 @@ class DjangoStore(BaseStore):
         self.index_config = self._index.config if self._index else None
         self.embeddings = self._index.embeddings if self._index else None
         self.ttl_config = config.ttl_settings(ttl)
+        self._tenant_id: uuid.UUID | None = None
 
     @classmethod
     def from_project_config(
@@ -108,6 +118,25 @@ class DjangoStore(BaseStore):
         index, ttl = config.store_sections(store_config)
         return cls(index=index, ttl=ttl, base_dir=base_dir)
 
+    def for_tenant(self, tenant_id: uuid.UUID) -> DjangoStore:
+        """This store bound to ``tenant_id``: a shallow copy sharing the index, embeddings
+        and TTL config, so it costs no more than one object."""
+        if not isinstance(tenant_id, uuid.UUID):
+            raise TypeError(f"tenant_id must be a UUID, not {type(tenant_id).__name__}")
+        bound = copy.copy(self)
+        bound._tenant_id = tenant_id
+        return bound
+
+    @property
+    def tenant_id(self) -> uuid.UUID | None:
+        """The tenant this store is bound to; None for the unbound process-wide store."""
+        return self._tenant_id
+
+    def _tenant(self) -> uuid.UUID:
+        if self._tenant_id is None:
+            raise RuntimeError("this store is bound to no tenant; use store.for_tenant(tenant_id)")
+        return self._tenant_id
+
     @property
     def _omit_expired(self) -> bool:
         return bool(self.ttl_config and self.ttl_config.get("omit_expired"))
@@ -115,6 +144,7 @@ class DjangoStore(BaseStore):
     # BaseStore ------------------------------------------------------------------------------
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
+        tenant_id = self._tenant()
         plan = self._plan(ops)
         if not plan.ops:
             return []
@@ -123,9 +153,10 @@ class DjangoStore(BaseStore):
             self._attach_vectors(plan, embedded)
         for query in plan.queries:
             plan.queries[query] = self._unit(self.embeddings.embed_query(query))
-        return db_threads().run(self._execute, plan)
+        return db_threads().run(self._execute, tenant_id, plan)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        tenant_id = self._tenant()
         plan = self._plan(ops)
         if not plan.ops:
             return []
@@ -137,14 +168,15 @@ class DjangoStore(BaseStore):
             answers = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))
             for query, vector in zip(queries, answers, strict=True):
                 plan.queries[query] = self._unit(vector)
-        return await db_threads().arun(self._execute, plan)
+        return await db_threads().arun(self._execute, tenant_id, plan)
 
     def sweep_ttl(self) -> int:
-        """Delete the expired items now; return how many were deleted."""
-        return db_threads().run(services.store_items_sweep_expired)
+        """Delete the tenant's expired items now; return how many were deleted."""
+        return db_threads().run(services.store_items_sweep_expired, tenant_id=self._tenant())
 
     async def asweep_ttl(self) -> int:
-        return await db_threads().arun(services.store_items_sweep_expired)
+        sweep = services.store_items_sweep_expired
+        return await db_threads().arun(sweep, tenant_id=self._tenant())
 
     # Planning (caller's thread) -------------------------------------------------------------
 
@@ -223,16 +255,18 @@ class DjangoStore(BaseStore):
 
     # Execution (database thread) ------------------------------------------------------------
 
-    def _execute(self, plan: _Plan) -> list[Result]:
+    def _execute(self, tenant_id: uuid.UUID, plan: _Plan) -> list[Result]:
         now = timezone.now()
         results: list[Result] = [None] * len(plan.ops)
         if plan.gets:
-            self._get(plan, results, now)
+            self._get(tenant_id, plan, results, now)
         for index, conditions in plan.searches.items():
-            results[index] = self._search(plan.ops[index], conditions, plan.queries, now)
+            op = plan.ops[index]
+            results[index] = self._search(tenant_id, op, conditions, plan.queries, now)
         for index, conditions in plan.listings.items():
             op = plan.ops[index]
             results[index] = services.store_namespaces_list(
+                tenant_id=tenant_id,
                 conditions=conditions,
                 max_depth=op.max_depth,
                 limit=op.limit,
@@ -253,13 +287,13 @@ class DjangoStore(BaseStore):
                 )
                 for (namespace, key), op in plan.puts.items()
             ]
-            services.store_items_write(writes=writes, now=now)
+            services.store_items_write(tenant_id=tenant_id, writes=writes, now=now)
         return results
 
-    def _get(self, plan: _Plan, results: list[Result], now: datetime) -> None:
+    def _get(self, tenant_id: uuid.UUID, plan: _Plan, results: list[Result], now: datetime) -> None:
         addresses = [(namespace_text(plan.ops[i].namespace), plan.ops[i].key) for i in plan.gets]
         found = services.store_items_get(
-            addresses=addresses, omit_expired=self._omit_expired, now=now
+            tenant_id=tenant_id, addresses=addresses, omit_expired=self._omit_expired, now=now
         )
         refresh: dict[int, StoreItem] = {}
         for index, address in zip(plan.gets, addresses, strict=True):
@@ -271,12 +305,14 @@ class DjangoStore(BaseStore):
 
     def _search(
         self,
+        tenant_id: uuid.UUID,
         op: SearchOp,
         conditions: list[ValueCondition],
         queries: Mapping[str, list[float] | None],
         now: datetime,
     ) -> list[SearchItem]:
         scope = {
+            "tenant_id": tenant_id,
             "namespace_prefix": tuple(op.namespace_prefix),
             "conditions": conditions,
             "limit": op.limit,
@@ -301,7 +337,7 @@ class DjangoStore(BaseStore):
 
 def _item(row: StoreItem, *, score: float | None = None, search: bool = False) -> Item:
     fields = {
-        "namespace": row.namespace,
+        "namespace": row.labels,
         "key": row.key,
         "value": row.value,
         "created_at": row.created_at,
@@ -346,8 +382,8 @@ def _namespace_conditions(op: ListNamespacesOp) -> list[NamespaceCondition]:
     return conditions
 
 
-def get_store() -> DjangoStore:
-    """The process's store, built once per loaded project from its ``store`` section (none
-    gives a plain store without index or TTL); relative embed files resolve against the
-    project folder."""
-    return registry().store
+def get_store(tenant_id: uuid.UUID) -> DjangoStore:
+    """The process's store bound to ``tenant_id``. The store is built once per loaded project
+    from its ``store`` section (none gives a plain store without index or TTL); relative embed
+    files resolve against the project folder."""
+    return registry().store.for_tenant(tenant_id)

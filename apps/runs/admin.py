@@ -1,14 +1,15 @@
 from django.contrib import admin
 
 from apps.runs.models import Run
+from apps.tenancy.admin import OperatorAdmin
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(OperatorAdmin):
     """Runs are written by the executor; the admin shows them (and may delete finished ones)."""
 
-    list_display = ("run_id", "thread_id", "graph_id", "status", "attempt", "created_at")
-    list_filter = ("status", "graph_id", "multitask_strategy")
+    list_display = ("run_id", "tenant", "thread_id", "graph_id", "status", "attempt", "created_at")
+    list_filter = ("status", "graph_id", "multitask_strategy", "tenant")
     search_fields = ("run_id", "thread__thread_id")
     readonly_fields = [field.name for field in Run._meta.fields]
     date_hierarchy = "created_at"

@@ -32,6 +32,8 @@ from apps.runs.events import ChunkTranslator, error_payload, graph_modes
 from apps.runs.models import Run, RunStatus
 from apps.streams.eventlog import event_log
 from apps.streams.names import run_result_stream, run_stream, thread_stream
+from apps.tenancy.customauth import AuthUser
+from apps.tenancy.principal import Principal
 from apps.threads.state import checkpointer, interrupts_by_task
 
 logger = logging.getLogger(__name__)
@@ -154,9 +156,8 @@ class Attempt:
         config = self._config()
         graph_input = await self._input(config)
         saver = None if kwargs.get("temporary") else checkpointer()
-        async with registry().graph(
-            run.graph_id, config, checkpointer=saver, store=registry().store
-        ) as graph:
+        store = registry().store.for_tenant(run.tenant_id)
+        async with registry().graph(run.graph_id, config, checkpointer=saver, store=store) as graph:
             self.graph = graph
             options = {
                 "config": config,
@@ -203,6 +204,7 @@ class Attempt:
         creation) under what the server sets (ids the graph and deepagents read)."""
         run, kwargs = self.run, self.kwargs
         stored = kwargs.get("config") or {}
+        principal = run_principal(run)
         configurable = {
             **(stored.get("configurable") or {}),
             **(kwargs.get("context") or {}),
@@ -210,9 +212,10 @@ class Attempt:
             "thread_id": str(run.thread_id),
             "graph_id": run.graph_id,
             "assistant_id": str(run.assistant_id),
-            "langgraph_auth_user": None,
-            "langgraph_auth_user_id": "",
-            "langgraph_auth_permissions": [],
+            # Who the run acts for (reference §9.2): per-user memory namespaces read these.
+            "langgraph_auth_user": AuthUser(principal.auth_user()),
+            "langgraph_auth_user_id": principal.identity,
+            "langgraph_auth_permissions": list(principal.scopes),
         }
         checkpoint = kwargs.get("checkpoint")
         if checkpoint and run.attempt == 1:
@@ -333,3 +336,10 @@ def _command(command: dict[str, Any]) -> Command:
     if isinstance(update, list):
         update = [tuple(pair) for pair in update]
     return Command(resume=command.get("resume"), update=update, goto=goto or ())
+
+
+def run_principal(run: Run) -> Principal:
+    """The principal the run acts for; a run stored before tenancy acts for its tenant."""
+    if run.principal:
+        return Principal.from_json(run.principal)
+    return Principal(tenant_id=run.tenant_id, identity=run.owner or "local", kind="local")

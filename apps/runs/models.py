@@ -13,6 +13,8 @@ from django.db.models import Q
 from langgraph.checkpoint.base.id import uuid6
 
 from apps.core.models import TimestampedModel
+from apps.tenancy.models import Tenant
+from apps.tenancy.scoping import TenantQuerySet
 from apps.threads.models import Thread
 
 
@@ -40,7 +42,10 @@ class CancelAction(models.TextChoices):
     ROLLBACK = "rollback"
 
 
-class RunQuerySet(models.QuerySet):
+class RunQuerySet(TenantQuerySet):
+    # Runs belong to their thread: auth filters (resource "threads") match its metadata.
+    filtered_metadata = "thread__metadata"
+
     def active(self) -> RunQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
 
@@ -51,6 +56,11 @@ class RunQuerySet(models.QuerySet):
 class Run(TimestampedModel):
     run_id = models.UUIDField(primary_key=True, default=uuid6)
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="runs")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="runs")
+    owner = models.CharField(max_length=255, blank=True, default="")
+    # The principal the run acts for (Principal.to_json): its graph sees it as
+    # langgraph_auth_user, and its store is its tenant's.
+    principal = models.JSONField(default=dict)
     assistant_id = models.UUIDField(db_index=True)
     graph_id = models.CharField(max_length=255)
     status = models.CharField(

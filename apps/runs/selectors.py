@@ -8,12 +8,13 @@ from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
 from apps.runs.models import Run
+from apps.tenancy.principal import Principal
 from apps.threads.models import Thread
 
 
-def run_get(*, run_id: uuid.UUID, thread_id: uuid.UUID | None = None) -> Run:
-    """A run by id (of that thread, when given)."""
-    runs = Run.objects.filter(pk=run_id)
+def run_get(*, principal: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None = None) -> Run:
+    """A run ``principal`` may see, by id (of that thread, when given)."""
+    runs = Run.objects.visible_to(principal).filter(pk=run_id)
     if thread_id is not None:
         runs = runs.filter(thread_id=thread_id)
     run = runs.first()

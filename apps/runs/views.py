@@ -35,6 +35,9 @@ from apps.runs.serializers import (
 from apps.streams.eventlog import event_log
 from apps.streams.names import run_result_stream, run_stream
 from apps.streams.sse import event_stream_response, frame, parse_last_event_id, tail, wait_for_end
+from apps.tenancy.authentication import auth_disabled
+from apps.tenancy.authorization import aauthorize, authorize
+from apps.tenancy.principal import Principal
 from apps.threads.selectors import thread_get
 
 KEEPALIVE_SECONDS = 5.0
@@ -53,11 +56,15 @@ class ThreadRunsView(APIView):
 
     def post(self, request: Request, thread_id: str) -> Response:
         data = validated(RunCreateSerializer, request.data)
-        run = services.run_create(thread_id=path_uuid(thread_id, "thread"), payload=data)
+        run = services.run_create(
+            principal=request.principal, thread_id=path_uuid(thread_id, "thread"), payload=data
+        )
         return Response(run_json(run), headers={"Content-Location": run_location(run)})
 
     def get(self, request: Request, thread_id: str) -> Response:
-        thread = thread_get(thread_id=path_uuid(thread_id, "thread"))
+        thread_uuid = path_uuid(thread_id, "thread")
+        principal = authorize(request.principal, "threads", "read", {"thread_id": thread_uuid})
+        thread = thread_get(principal=principal, thread_id=thread_uuid)
         data = validated(RunListSerializer, request.query_params)
         select = check_select(query_list(request.query_params, "select"), RUN_FIELDS)
         runs = selectors.runs_of_thread(thread=thread, status=data.get("status"))
@@ -70,7 +77,9 @@ class StatelessRunsView(APIView):
 
     def post(self, request: Request) -> Response:
         data = validated(StatelessRunCreateSerializer, request.data)
-        run = services.run_create(thread_id=None, payload=data, stateless=True)
+        run = services.run_create(
+            principal=request.principal, thread_id=None, payload=data, stateless=True
+        )
         return Response(run_json(run), headers={"Content-Location": run_location(run)})
 
 
@@ -82,7 +91,9 @@ class StatelessRunBatchView(APIView):
             raise Unprocessable("The body must be a non-empty JSON array of run create objects")
         payloads = [validated(StatelessRunCreateSerializer, item) for item in request.data]
         runs = [
-            services.run_create(thread_id=None, payload=payload, stateless=True)
+            services.run_create(
+                principal=request.principal, thread_id=None, payload=payload, stateless=True
+            )
             for payload in payloads
         ]
         return Response([run_json(run) for run in runs])
@@ -93,6 +104,7 @@ async def _create(request: HttpRequest, thread_id: str | None) -> tuple[Run, dic
     data = validated(serializer, json_body(request))
     run = await db_threads().arun(
         services.run_create,
+        principal=request.principal,
         thread_id=None if thread_id is None else path_uuid(thread_id, "thread"),
         payload=data,
         stateless=thread_id is None,
@@ -105,7 +117,9 @@ async def run_stream_create(request: HttpRequest, thread_id: str | None = None) 
     """``POST /threads/{id}/runs/stream`` and ``POST /runs/stream``."""
     run, data = await _create(request, thread_id)
     frames = tail(run_stream(run.run_id), after="0", with_ids=data["stream_resumable"])
-    body = _on_disconnect(frames, run, cancel=data["on_disconnect"] == "cancel")
+    body = _on_disconnect(
+        frames, run, cancel=data["on_disconnect"] == "cancel", principal=request.principal
+    )
     return _sse_response(body, run)
 
 
@@ -114,7 +128,10 @@ async def run_wait_create(request: HttpRequest, thread_id: str | None = None) ->
     """``POST /threads/{id}/runs/wait`` and ``POST /runs/wait``."""
     run, data = await _create(request, thread_id)
     body = _on_disconnect(
-        _result_body(run, fresh=True), run, cancel=data["on_disconnect"] == "cancel"
+        _result_body(run, fresh=True),
+        run,
+        cancel=data["on_disconnect"] == "cancel",
+        principal=request.principal,
     )
     return _json_stream_response(body, run)
 
@@ -122,15 +139,26 @@ async def run_wait_create(request: HttpRequest, thread_id: str | None = None) ->
 # --- join -------------------------------------------------------------------------------------
 
 
-async def _run_of(thread_id: str | None, run_id: str) -> Run:
-    """The run; or, when its row is gone (a temporary thread was removed as the run ended),
-    a stand-in as long as its event log is still kept."""
+async def _run_of(request: HttpRequest, thread_id: str | None, run_id: str) -> Run:
+    """The run, if the caller may read it; or, when its row is gone (a temporary thread was
+    removed as the run ended), a stand-in as long as its event log is still kept. The log
+    does not say whose run it was, so the stand-in is for single-tenant servers only
+    (``AGENTSERVER_AUTH=none``)."""
     run_uuid = path_uuid(run_id, "run")
     thread_uuid = None if thread_id is None else path_uuid(thread_id, "thread")
+    principal = await aauthorize(
+        request.principal, "threads", "read", {"thread_id": thread_uuid, "run_id": run_uuid}
+    )
     try:
-        return await db_threads().arun(selectors.run_get, run_id=run_uuid, thread_id=thread_uuid)
+        return await db_threads().arun(
+            selectors.run_get, principal=principal, run_id=run_uuid, thread_id=thread_uuid
+        )
     except NotFound:
-        if thread_uuid is None or await event_log().last_id(run_stream(run_uuid)) is None:
+        if (
+            thread_uuid is None
+            or not auth_disabled()
+            or await event_log().last_id(run_stream(run_uuid)) is None
+        ):
             raise
         return Run(run_id=run_uuid, thread_id=thread_uuid, status="success")
 
@@ -138,9 +166,10 @@ async def _run_of(thread_id: str | None, run_id: str) -> Run:
 @async_api("GET")
 async def run_join(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
     """``GET /threads/{id}/runs/{run_id}/join``: the run's final output, when it has one."""
-    run = await _run_of(thread_id, run_id)
+    run = await _run_of(request, thread_id, run_id)
     cancel = query_bool(request.GET, "cancel_on_disconnect")
-    return _json_stream_response(_on_disconnect(_result_body(run), run, cancel=cancel), run)
+    body = _on_disconnect(_result_body(run), run, cancel=cancel, principal=request.principal)
+    return _json_stream_response(body, run)
 
 
 @async_api("GET")
@@ -149,7 +178,7 @@ async def run_join_stream(
 ) -> HttpResponse:
     """``GET /threads/{id}/runs/{run_id}/stream`` (and thread-less ``/runs/{id}/stream``):
     replay after ``Last-Event-ID`` (or only what comes next), then follow until the run ends."""
-    run = await _run_of(thread_id, run_id)
+    run = await _run_of(request, thread_id, run_id)
     after = parse_last_event_id(request.headers.get("Last-Event-ID"))
     modes = query_list(request.GET, "stream_mode")
     cancel = query_bool(request.GET, "cancel_on_disconnect")
@@ -162,7 +191,8 @@ async def run_join_stream(
             return _sse_response(_ended(run_id, run), run, location=False)
         after = newest or "0"
     frames = tail(stream, after=after, modes=modes, with_ids=run.kwargs.get("resumable", False))
-    return _sse_response(_on_disconnect(frames, run, cancel=cancel), run)
+    body = _on_disconnect(frames, run, cancel=cancel, principal=request.principal)
+    return _sse_response(body, run)
 
 
 async def _ended(run_id: str, run: Run | None) -> AsyncIterator[bytes]:
@@ -175,15 +205,17 @@ async def _ended(run_id: str, run: Run | None) -> AsyncIterator[bytes]:
 
 class RunDetailView(APIView):
     def get(self, request: Request, thread_id: str, run_id: str) -> Response:
-        run = selectors.run_get(
-            run_id=path_uuid(run_id, "run"), thread_id=path_uuid(thread_id, "thread")
-        )
+        thread_uuid, run_uuid = path_uuid(thread_id, "thread"), path_uuid(run_id, "run")
+        value = {"thread_id": thread_uuid, "run_id": run_uuid}
+        principal = authorize(request.principal, "threads", "read", value)
+        run = selectors.run_get(principal=principal, run_id=run_uuid, thread_id=thread_uuid)
         return Response(run_json(run))
 
     def delete(self, request: Request, thread_id: str, run_id: str) -> Response:
-        services.run_delete(
-            thread_id=path_uuid(thread_id, "thread"), run_id=path_uuid(run_id, "run")
-        )
+        thread_uuid, run_uuid = path_uuid(thread_id, "thread"), path_uuid(run_id, "run")
+        value = {"thread_id": thread_uuid, "run_id": run_uuid}
+        principal = authorize(request.principal, "threads", "delete", value, perm="runs.delete_run")
+        services.run_delete(principal=principal, thread_id=thread_uuid, run_id=run_uuid)
         return Response(status=204)
 
 
@@ -192,10 +224,19 @@ async def run_cancel(request: HttpRequest, thread_id: str, run_id: str) -> HttpR
     """``POST .../cancel?wait=&action=``: 202 at once, or the final output when waiting."""
     action = _cancel_action(request)
     wait = query_bool(request.GET, "wait")
+    thread_uuid, run_uuid = path_uuid(thread_id, "thread"), path_uuid(run_id, "run")
+    principal = await aauthorize(
+        request.principal,
+        "threads",
+        "update",
+        {"thread_id": thread_uuid, "run_id": run_uuid, "action": action},
+        perm="runs.change_run",
+    )
     run = await db_threads().arun(
         services.run_cancel,
-        thread_id=path_uuid(thread_id, "thread"),
-        run_id=path_uuid(run_id, "run"),
+        principal=principal,
+        thread_id=thread_uuid,
+        run_id=run_uuid,
         action=action,
     )
     if not wait:
@@ -211,7 +252,14 @@ class RunCancelManyView(APIView):
     def post(self, request: Request) -> Response:
         action = _cancel_action(request)
         data = validated(RunCancelManySerializer, request.data)
-        services.runs_cancel_many(action=action, **data)
+        principal = authorize(
+            request.principal,
+            "threads",
+            "update",
+            {**data, "action": action},
+            perm="runs.change_run",
+        )
+        services.runs_cancel_many(principal=principal, action=action, **data)
         return Response(status=204)
 
 
@@ -271,7 +319,7 @@ async def _result(run: Run, *, fresh: bool) -> bytes:
 
 
 async def _on_disconnect(
-    body: AsyncIterator[bytes], run: Run, *, cancel: bool
+    body: AsyncIterator[bytes], run: Run, *, cancel: bool, principal: Principal
 ) -> AsyncIterator[bytes]:
     """Pass ``body`` through; if the client leaves before it ends and ``cancel`` is set,
     cancel the run (otherwise the run goes on: the client can join it again)."""
@@ -285,6 +333,7 @@ async def _on_disconnect(
             with contextlib.suppress(NotFound):
                 await db_threads().arun(
                     services.run_cancel,
+                    principal=principal,
                     thread_id=run.thread_id,
                     run_id=run.run_id,
                     action="interrupt",

@@ -10,6 +10,8 @@ import uuid
 from django.db import models
 
 from apps.core.models import TimestampedModel
+from apps.tenancy.models import Tenant
+from apps.tenancy.scoping import TenantQuerySet
 
 
 class ThreadStatus(models.TextChoices):
@@ -24,13 +26,15 @@ class TtlStrategy(models.TextChoices):
     KEEP_LATEST = "keep_latest"
 
 
-class ThreadQuerySet(models.QuerySet):
+class ThreadQuerySet(TenantQuerySet):
     def expired(self, now) -> ThreadQuerySet:
         return self.filter(expires_at__lte=now)
 
 
 class Thread(TimestampedModel):
     thread_id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="threads")
+    owner = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict)
     config = models.JSONField(default=dict)
     status = models.CharField(

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from apps.core.errors import NotFound, Unprocessable
 from apps.core.jsonfilters import json_contains
+from apps.tenancy.principal import Principal
 from apps.threads.models import Thread
 from apps.threads.state import EMPTY_STATE, snapshot_json, thread_config, thread_graph
 
@@ -20,8 +21,9 @@ MAX_EXTRACT_PATHS = 10
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
 
 
-def thread_get(*, thread_id: uuid.UUID) -> Thread:
-    thread = Thread.objects.filter(thread_id=thread_id).first()
+def thread_get(*, principal: Principal, thread_id: uuid.UUID) -> Thread:
+    """The thread, if ``principal`` may see it (else 404, whoever's it is)."""
+    thread = Thread.objects.visible_to(principal).filter(thread_id=thread_id).first()
     if thread is None:
         raise NotFound(f"Thread {thread_id} not found")
     return thread
@@ -29,12 +31,14 @@ def thread_get(*, thread_id: uuid.UUID) -> Thread:
 
 def threads_filtered(
     *,
+    principal: Principal,
     metadata: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
     ids: list[uuid.UUID] | None = None,
     status: str | None = None,
 ) -> QuerySet[Thread]:
-    queryset = Thread.objects.filter(json_contains(Thread, "metadata", metadata or {}))
+    queryset = Thread.objects.visible_to(principal)
+    queryset = queryset.filter(json_contains(Thread, "metadata", metadata or {}))
     queryset = queryset.filter(json_contains(Thread, "values", values or {}))
     if ids is not None:
         queryset = queryset.filter(thread_id__in=ids)

@@ -18,6 +18,7 @@ from apps.core.reserved import clean_metadata
 from apps.graphs.registry import registry
 from apps.streams.eventlog import event_log
 from apps.streams.names import thread_stream
+from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus, TtlStrategy
 from apps.threads.state import (
     checkpointer,
@@ -45,13 +46,15 @@ def _ttl_fields(ttl: dict[str, Any] | None) -> dict[str, Any]:
 
 def thread_create(
     *,
+    principal: Principal,
     thread_id: uuid.UUID | None = None,
     metadata: dict[str, Any] | None = None,
     if_exists: str = "raise",
     ttl: dict[str, Any] | None = None,
     supersteps: list[dict[str, Any]] | None = None,
 ) -> Thread:
-    """Create a thread; ``do_nothing`` returns an existing one, ``raise`` is a 409.
+    """Create a thread of ``principal``'s tenant; ``do_nothing`` returns an existing one the
+    principal may see, ``raise`` (or an id taken by a thread it may not see) is a 409.
 
     ``supersteps`` replays state updates into the new thread (it needs ``metadata.graph_id``);
     if they fail the thread is removed again and the error is a 400.
@@ -63,13 +66,17 @@ def thread_create(
     try:
         with transaction.atomic():
             thread = Thread.objects.create(
-                thread_id=thread_id, metadata=metadata, **_ttl_fields(ttl)
+                thread_id=thread_id,
+                tenant_id=principal.tenant_id,
+                owner=principal.identity,
+                metadata=metadata,
+                **_ttl_fields(ttl),
             )
     except IntegrityError:
-        existing = Thread.objects.filter(thread_id=thread_id).first()
-        if existing is None:
+        if not Thread.objects.filter(thread_id=thread_id).exists():
             raise
-        if if_exists == "do_nothing":
+        existing = Thread.objects.visible_to(principal).filter(thread_id=thread_id).first()
+        if existing is not None and if_exists == "do_nothing":
             return existing
         raise Conflict(f"Thread {thread_id} already exists") from None
     if supersteps:
@@ -128,9 +135,10 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
     Thread.objects.filter(thread_id=thread_id).delete()
 
 
-def threads_delete_for_assistant(*, assistant_id: uuid.UUID) -> int:
-    """Delete the threads whose ``metadata.assistant_id`` is this assistant."""
-    threads = Thread.objects.filter(metadata__assistant_id=str(assistant_id))
+def threads_delete_for_assistant(*, principal: Principal, assistant_id: uuid.UUID) -> int:
+    """Delete the threads ``principal`` may see whose ``metadata.assistant_id`` is this
+    assistant."""
+    threads = Thread.objects.visible_to(principal).filter(metadata__assistant_id=str(assistant_id))
     ids = [str(thread_id) for thread_id in threads.values_list("thread_id", flat=True)]
     if ids:
         checkpointer().prune(ids, strategy="delete")
@@ -138,13 +146,13 @@ def threads_delete_for_assistant(*, assistant_id: uuid.UUID) -> int:
     return len(ids)
 
 
-def thread_copy(*, thread_id: uuid.UUID) -> Thread:
-    """A new thread with the same metadata, cached state and every checkpoint (same ids)."""
-    source = Thread.objects.filter(thread_id=thread_id).first()
-    if source is None:
-        raise NotFound(f"Thread {thread_id} not found")
+def thread_copy(*, principal: Principal, source: Thread) -> Thread:
+    """A new thread of ``principal`` with the same metadata, cached state and every checkpoint
+    (same ids) as ``source``."""
     copy = Thread.objects.create(
         thread_id=uuid.uuid4(),
+        tenant_id=source.tenant_id,
+        owner=principal.identity,
         metadata=source.metadata,
         config=source.config,
         values=source.values,
@@ -160,13 +168,14 @@ def thread_copy(*, thread_id: uuid.UUID) -> Thread:
     return copy
 
 
-def threads_prune(*, thread_ids: list[uuid.UUID], strategy: str = "delete") -> int:
+def threads_prune(
+    *, principal: Principal, thread_ids: list[uuid.UUID], strategy: str = "delete"
+) -> int:
     """``delete`` removes whole threads; ``keep_latest`` keeps each thread with only its
-    latest checkpoint. Returns how many threads were pruned (unknown ids are skipped)."""
-    existing = [
-        str(t)
-        for t in Thread.objects.filter(thread_id__in=thread_ids).values_list("thread_id", flat=True)
-    ]
+    latest checkpoint. Returns how many threads were pruned (ids ``principal`` may not see
+    are skipped like unknown ones)."""
+    visible = Thread.objects.visible_to(principal).filter(thread_id__in=thread_ids)
+    existing = [str(t) for t in visible.values_list("thread_id", flat=True)]
     if not existing:
         return 0
     if strategy == TtlStrategy.DELETE:

@@ -46,7 +46,7 @@ async def thread_graph(thread: Thread, config: RunnableConfig) -> AsyncIterator[
     if not graph_id or not registry().has_graph(graph_id):
         raise BadRequest(f"Thread {thread.thread_id} has no graph to read its state with")
     async with registry().graph(
-        graph_id, config, checkpointer=checkpointer(), store=get_store()
+        graph_id, config, checkpointer=checkpointer(), store=get_store(thread.tenant_id)
     ) as graph:
         yield graph
 

@@ -11,7 +11,7 @@ urlpatterns = [
     path("threads/<str:thread_id>/copy", views.ThreadCopyView.as_view()),
     path("threads/<str:thread_id>/state", views.ThreadStateView.as_view()),
     path("threads/<str:thread_id>/state/checkpoint", views.ThreadStateAtCheckpointView.as_view()),
-    path("threads/<str:thread_id>/state/<str:checkpoint_id>", views.ThreadStateView.as_view()),
+    path("threads/<str:thread_id>/state/<str:checkpoint_id>", views.ThreadStateAtIdView.as_view()),
     path("threads/<str:thread_id>/history", views.ThreadHistoryView.as_view()),
     path("threads/<str:thread_id>/stream", views.thread_join_stream),
 ]

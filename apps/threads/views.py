@@ -17,7 +17,10 @@ from apps.runs.serializers import STREAM_MODES
 from apps.streams.eventlog import event_log
 from apps.streams.names import thread_stream
 from apps.streams.sse import event_stream_response, mode_filter, parse_last_event_id, tail
+from apps.tenancy.authorization import aauthorize, authorize
+from apps.tenancy.principal import Principal
 from apps.threads import selectors, services
+from apps.threads.models import Thread
 from apps.threads.serializers import (
     THREAD_FIELDS,
     ThreadCountSerializer,
@@ -33,14 +36,28 @@ from apps.threads.serializers import (
 from apps.threads.state import check_state_select, select_state
 
 
-def thread_of(thread_id: str):
-    return selectors.thread_get(thread_id=path_uuid(thread_id, "thread"))
+def thread_of(request: Request, thread_id: str, action: str = "read", value=None) -> Thread:
+    """The thread, when the caller may do ``action`` on it (reference resource ``threads``)."""
+    thread_uuid = path_uuid(thread_id, "thread")
+    principal = authorize(
+        request.principal, "threads", action, {"thread_id": thread_uuid, **(value or {})}
+    )
+    return selectors.thread_get(principal=principal, thread_id=thread_uuid)
 
 
 class ThreadCreateView(APIView):
     def post(self, request: Request) -> Response:
-        thread = services.thread_create(**validated(ThreadCreateSerializer, request.data))
-        return Response(thread_json(thread))
+        data = validated(ThreadCreateSerializer, request.data)
+        value = {key: data.get(key) for key in ("thread_id", "metadata", "if_exists", "ttl")}
+        value["metadata"] = value["metadata"] or {}
+        principal = authorize(request.principal, "threads", "create", value)
+        # The auth handler may have changed the value (e.g. tagged the metadata with an owner).
+        data.update({key: value[key] for key in ("metadata", "ttl")})
+        return Response(thread_json(services.thread_create(principal=principal, **data)))
+
+
+def _searching(request: Request, data: dict) -> Principal:
+    return authorize(request.principal, "threads", "search", dict(data))
 
 
 class ThreadSearchView(APIView):
@@ -49,6 +66,7 @@ class ThreadSearchView(APIView):
         select = check_select(data.get("select"), THREAD_FIELDS)
         extract = selectors.parse_extract(data.get("extract"))
         queryset = selectors.threads_filtered(
+            principal=_searching(request, data),
             metadata=data.get("metadata"),
             values=data.get("values"),
             ids=data.get("ids"),
@@ -67,13 +85,15 @@ class ThreadSearchView(APIView):
 class ThreadCountView(APIView):
     def post(self, request: Request) -> Response:
         data = validated(ThreadCountSerializer, request.data)
-        return Response(selectors.threads_filtered(**data).count())
+        principal = _searching(request, data)
+        return Response(selectors.threads_filtered(principal=principal, **data).count())
 
 
 class ThreadPruneView(APIView):
     def post(self, request: Request) -> Response:
         data = validated(ThreadPruneSerializer, request.data)
-        return Response({"pruned_count": services.threads_prune(**data)})
+        principal = authorize(request.principal, "threads", "delete", dict(data))
+        return Response({"pruned_count": services.threads_prune(principal=principal, **data)})
 
 
 class ThreadDetailView(APIView):
@@ -82,41 +102,53 @@ class ThreadDetailView(APIView):
         unknown = [item for item in include if item != "ttl"]
         if unknown:
             raise Unprocessable(f"Invalid include values: {unknown}")
-        return Response(thread_json(thread_of(thread_id), include_ttl="ttl" in include))
+        thread = thread_of(request, thread_id)
+        return Response(thread_json(thread, include_ttl="ttl" in include))
 
     def patch(self, request: Request, thread_id: str) -> Response:
-        thread = thread_of(thread_id)
-        thread = services.thread_update(
-            thread_id=thread.thread_id, **validated(ThreadPatchSerializer, request.data)
-        )
+        data = validated(ThreadPatchSerializer, request.data)
+        value = {"metadata": data.get("metadata") or {}}
+        thread = thread_of(request, thread_id, "update", value)
+        if data.get("metadata") is not None:
+            data["metadata"] = value["metadata"]
+        thread = services.thread_update(thread_id=thread.thread_id, **data)
         if request.headers.get("Prefer", "").strip() == "return=minimal":
             return Response(status=204)
         return Response(thread_json(thread))
 
     def delete(self, request: Request, thread_id: str) -> Response:
-        services.thread_delete(thread_id=thread_of(thread_id).thread_id)
+        services.thread_delete(thread_id=thread_of(request, thread_id, "delete").thread_id)
         return Response(status=204)
 
 
 class ThreadCopyView(APIView):
     def post(self, request: Request, thread_id: str) -> Response:
-        copy = services.thread_copy(thread_id=thread_of(thread_id).thread_id)
-        return Response(thread_json(copy))
+        source = thread_of(request, thread_id)
+        principal = authorize(
+            request.principal, "threads", "create", {"metadata": dict(source.metadata)}
+        )
+        return Response(thread_json(services.thread_copy(principal=principal, source=source)))
 
 
-class ThreadStateView(APIView):
+class ThreadStateAtIdView(APIView):
+    """``GET /threads/{id}/state/{checkpoint_id}`` (read only: updates go to ``/state``)."""
+
     def get(self, request: Request, thread_id: str, checkpoint_id: str | None = None) -> Response:
         checkpoint = {"checkpoint_id": checkpoint_id} if checkpoint_id else None
         select = check_state_select(query_list(request.query_params, "select"))
         state = selectors.thread_state(
-            thread=thread_of(thread_id),
+            thread=thread_of(request, thread_id),
             checkpoint=checkpoint,
             subgraphs=query_bool(request.query_params, "subgraphs"),
         )
         return Response(select_state(state, select))
 
+
+class ThreadStateView(ThreadStateAtIdView):
+    """``GET /threads/{id}/state`` and ``POST`` (a state update)."""
+
     def post(self, request: Request, thread_id: str) -> Response:
-        thread = thread_of(thread_id)
+        thread = thread_of(request, thread_id, "update")
         data = validated(ThreadStateUpdateSerializer, request.data)
         checkpoint = data.get("checkpoint") or (
             {"checkpoint_id": data["checkpoint_id"]} if data.get("checkpoint_id") else None
@@ -132,7 +164,7 @@ class ThreadStateView(APIView):
 
 class ThreadStateAtCheckpointView(APIView):
     def post(self, request: Request, thread_id: str) -> Response:
-        thread = thread_of(thread_id)
+        thread = thread_of(request, thread_id)
         data = validated(ThreadStateAtCheckpointSerializer, request.data)
         select = check_state_select(data.get("select"))
         state = selectors.thread_state(
@@ -146,13 +178,13 @@ class ThreadHistoryView(APIView):
         query = {k: v for k, v in request.query_params.items() if k in ("limit", "before")}
         if select := query_list(request.query_params, "select"):
             query["select"] = select
-        return self.history(thread_id, query)
+        return self.history(request, thread_id, query)
 
     def post(self, request: Request, thread_id: str) -> Response:
-        return self.history(thread_id, request.data)
+        return self.history(request, thread_id, request.data)
 
-    def history(self, thread_id: str, payload) -> Response:
-        thread = thread_of(thread_id)
+    def history(self, request: Request, thread_id: str, payload) -> Response:
+        thread = thread_of(request, thread_id)
         data = validated(ThreadHistorySerializer, payload)
         select = check_state_select(data.pop("select", None))
         states = selectors.thread_history(thread=thread, **data)
@@ -170,7 +202,8 @@ async def thread_join_stream(request: HttpRequest, thread_id: str) -> HttpRespon
     them (``values``, ``updates``, ...) narrows the runs' events to those modes. Replays after
     ``Last-Event-ID``, else only what comes next."""
     thread_uuid = path_uuid(thread_id, "thread")
-    await db_threads().arun(selectors.thread_get, thread_id=thread_uuid)
+    principal = await aauthorize(request.principal, "threads", "read", {"thread_id": thread_uuid})
+    await db_threads().arun(selectors.thread_get, principal=principal, thread_id=thread_uuid)
     requested = query_list(request.GET, "stream_modes", "stream_mode")
     kinds = {item for item in requested if item in THREAD_STREAM_KINDS} or {"run_modes"}
     run_modes = [item for item in requested if item not in THREAD_STREAM_KINDS]

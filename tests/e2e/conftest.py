@@ -52,6 +52,8 @@ class Deployment:
             **os.environ,
             "AGENTSERVER_DATA_DIR": str(workdir / "data"),
             "AGENTSERVER_QUEUE": f"test-{self.tag}",
+            # Authentication is off on purpose; the ``secured`` deployment turns it on.
+            "AGENTSERVER_AUTH": "none",
             **(env or {}),
         }
         self.database: str | None = None
@@ -100,6 +102,24 @@ class Deployment:
             capture_output=True,
             timeout=120,
         )
+
+    def manage(self, *args: str) -> str:
+        """Run ``agentserver manage ARGS`` against this deployment; its standard output."""
+        result = subprocess.run(
+            self._command("manage", "--config", str(self.project), *args),
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return result.stdout.strip()
+
+    def api_key(self, *, tenant: str, user: str, role: str) -> str:
+        """A new API key for ``user`` (made if missing) in ``role`` of ``tenant``."""
+        return self.manage(
+            "create_api_key", "--tenant", tenant, "--user", user, "--role", role
+        ).splitlines()[-1]
 
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
@@ -190,6 +210,16 @@ def _answers(url: str) -> bool:
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory) -> Iterator[Deployment]:
     running = Deployment(tmp_path_factory.mktemp("deployment")).start(workers=1)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def secured(tmp_path_factory) -> Iterator[Deployment]:
+    """A deployment that wants API keys (``Deployment.api_key`` makes them)."""
+    running = Deployment(
+        tmp_path_factory.mktemp("secured"), env={"AGENTSERVER_AUTH": "apikey"}
+    ).start(workers=1)
     yield running
     running.stop()
 

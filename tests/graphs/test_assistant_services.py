@@ -5,17 +5,25 @@ import pytest
 from apps.graphs.models import Assistant, AssistantVersion
 from apps.graphs.registry import registry
 from apps.graphs.services import assistant_create, assistant_delete, assistants_sync_defaults
+from apps.tenancy.models import DEFAULT_TENANT_ID
+from apps.tenancy.principal import local_principal
 from apps.threads.models import Thread
+
+LOCAL = local_principal()
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_deleting_with_delete_threads_removes_the_assistants_threads_only():
-    assistant = assistant_create(graph_id="agent")
-    mine = Thread.objects.create(metadata={"assistant_id": str(assistant.assistant_id)})
-    other = Thread.objects.create(metadata={"assistant_id": "someone-else"})
+    assistant = assistant_create(principal=LOCAL, graph_id="agent")
+    mine = Thread.objects.create(
+        tenant_id=DEFAULT_TENANT_ID, metadata={"assistant_id": str(assistant.assistant_id)}
+    )
+    other = Thread.objects.create(
+        tenant_id=DEFAULT_TENANT_ID, metadata={"assistant_id": "someone-else"}
+    )
 
-    assistant_delete(assistant_id=assistant.assistant_id, delete_threads=True)
+    assistant_delete(principal=LOCAL, assistant_id=assistant.assistant_id, delete_threads=True)
 
     assert not Thread.objects.filter(pk=mine.pk).exists()
     assert Thread.objects.filter(pk=other.pk).exists()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from rest_framework.test import APIClient
 
 from apps.memory.models import StoreItem
+from apps.tenancy.models import Role, Tenant
+from apps.tenancy.services import api_key_create, membership_ensure
 from tests.memory.conftest import row
 from tests.memory.embeddings import DIMS
 
@@ -276,3 +279,34 @@ def test_a_bad_delete_answers_422_and_deletes_nothing(api, body):
 
 def test_a_get_of_the_empty_namespace_reads_as_null(api):
     assert get(api, "", "k").json() is None
+
+
+def client_of(tenant: Tenant) -> APIClient:
+    """A client sending the API key of a member of ``tenant``."""
+    member = membership_ensure(
+        tenant=tenant, username=f"{tenant.slug}-member", role=Role.MEMBER, actor="tests"
+    )
+    _, key = api_key_create(membership=member, name="tests", actor="tests")
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=key)
+    return client
+
+
+def test_each_tenant_reads_writes_and_lists_only_its_own_items(
+    settings, default_tenant, other_tenant
+):
+    settings.AGENTSERVER_AUTH = "apikey"
+    ours, theirs = client_of(default_tenant), client_of(other_tenant)
+    put(ours, {"namespace": ["users", "42"], "key": "prefs", "value": {"theme": "dark"}})
+    put(ours, {"namespace": ["ours"], "key": "k", "value": {}})
+    put(theirs, {"namespace": ["users", "42"], "key": "prefs", "value": {"theme": "light"}})
+    assert get(ours, "users.42", "prefs").json()["value"] == {"theme": "dark"}
+    assert get(theirs, "users.42", "prefs").json()["value"] == {"theme": "light"}
+    assert get(theirs, "ours", "k").json() is None
+    found = theirs.post("/store/items/search", {}, format="json").json()["items"]
+    assert [item["value"] for item in found] == [{"theme": "light"}]
+    listed = theirs.post("/store/namespaces", {}, format="json").json()
+    assert listed == {"namespaces": [["users", "42"]]}
+    deleted = theirs.delete("/store/items", {"namespace": ["ours"], "key": "k"}, format="json")
+    assert deleted.status_code == 204
+    assert get(ours, "ours", "k").json() is not None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from apps.graphs.registry import registry
 from apps.memory.store import DjangoStore, get_store
+from apps.tenancy.models import DEFAULT_TENANT_ID
 from tests.memory.embeddings import DIMS
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+OTHER_TENANT_ID = uuid.UUID("7e1d0c7a-51f3-4c57-9d7a-1f6a4f0c2b11")
 
 EMBED_FILE = """
 def embed(texts):
@@ -47,6 +53,7 @@ def test_embed_can_name_a_function_in_a_file_relative_to_the_project(tmp_path):
         {"index": {"dims": 4, "embed": "./embedding.py:embed"}}, base_dir=tmp_path
     )
     assert store.embeddings.embed_query("abc") == [3.0, 1.0, 1.0, 1.0]
+    store = store.for_tenant(DEFAULT_TENANT_ID)
     store.put(("docs",), "k", {"text": "hello"})
     (item,) = store.search(("docs",), query='{"text": "hello"}')  # "$": the whole value
     assert item.score == pytest.approx(1.0, abs=1e-6)
@@ -113,10 +120,34 @@ def test_a_bad_store_section_raises_a_value_error_naming_the_setting(store_confi
         DjangoStore.from_project_config(store_config)
 
 
-def test_get_store_builds_one_store_from_the_project(use_store_config):
-    store = use_store_config({"ttl": {"default_ttl": 5}})
-    assert get_store() is store
+def test_get_store_binds_the_one_store_of_the_project_to_a_tenant(use_store_config):
+    index = {"dims": DIMS, "embed": "tests.memory.embeddings:embed"}
+    store = use_store_config({"index": index, "ttl": {"default_ttl": 5}})
+    other = get_store(OTHER_TENANT_ID)
+    assert (store.tenant_id, other.tenant_id) == (DEFAULT_TENANT_ID, OTHER_TENANT_ID)
     assert store.ttl_config["default_ttl"] == 5
+    assert store.ttl_config is other.ttl_config is registry().store.ttl_config
+    assert store.embeddings is other.embeddings is registry().store.embeddings
+
+
+def test_the_project_store_is_bound_to_no_tenant_and_refuses_every_op():
+    unbound = registry().store
+    assert unbound.tenant_id is None
+    for call in (
+        lambda: unbound.put(("docs",), "a", {"n": 1}),
+        lambda: unbound.get(("docs",), "a"),
+        lambda: unbound.search(("docs",)),
+        lambda: unbound.list_namespaces(),
+        lambda: unbound.delete(("docs",), "a"),
+        unbound.sweep_ttl,
+    ):
+        with pytest.raises(RuntimeError, match="bound to no tenant"):
+            call()
+
+
+def test_a_tenant_is_named_by_its_uuid():
+    with pytest.raises(TypeError):
+        DjangoStore().for_tenant(str(DEFAULT_TENANT_ID))
 
 
 def test_get_store_resolves_embed_files_next_to_the_project_file(use_store_config, tmp_path):

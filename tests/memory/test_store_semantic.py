@@ -7,6 +7,7 @@ from langgraph.store.base import PutOp
 
 from apps.memory.models import StoreItem
 from apps.memory.store import DjangoStore
+from apps.tenancy.models import DEFAULT_TENANT_ID
 from tests.memory.conftest import vector_count
 from tests.memory.embeddings import DIMS, CountingEmbed, aembed, embed, wrong_width
 
@@ -35,7 +36,9 @@ def test_an_identical_text_scores_one(indexed_store):
 
 
 def test_an_item_scores_the_best_of_its_vectors():
-    store = DjangoStore(index={"dims": DIMS, "embed": embed, "fields": ["title", "body"]})
+    store = DjangoStore(
+        index={"dims": DIMS, "embed": embed, "fields": ["title", "body"]}
+    ).for_tenant(DEFAULT_TENANT_ID)
     store.put(("docs",), "two-fields", {"title": "aaaa", "body": "qqqq"})
     store.put(("docs",), "one-field", {"title": "qqqa"})
     assert vector_count(("docs",), "two-fields") == 2
@@ -46,21 +49,25 @@ def test_an_item_scores_the_best_of_its_vectors():
 
 
 def test_every_element_of_an_array_path_gets_its_own_vector():
-    store = DjangoStore(index={"dims": DIMS, "embed": embed, "fields": ["notes[*].text"]})
+    store = DjangoStore(
+        index={"dims": DIMS, "embed": embed, "fields": ["notes[*].text"]}
+    ).for_tenant(DEFAULT_TENANT_ID)
     store.put(("docs",), "k", {"notes": [{"text": "alpha"}, {"text": "beta"}, {"text": "gamma"}]})
     assert vector_count(("docs",), "k") == 3
 
 
 def test_the_default_fields_embed_the_whole_value():
     counting = CountingEmbed()
-    store = DjangoStore(index={"dims": DIMS, "embed": counting})
+    store = DjangoStore(index={"dims": DIMS, "embed": counting}).for_tenant(DEFAULT_TENANT_ID)
     store.put(("docs",), "k", {"b": 2, "a": "x"})
     assert counting.texts == ['{"a": "x", "b": 2}']
 
 
 def test_index_false_skips_embedding_and_the_item_comes_unscored_after_scored_ones():
     counting = CountingEmbed()
-    store = DjangoStore(index={"dims": DIMS, "embed": counting, "fields": ["text"]})
+    store = DjangoStore(index={"dims": DIMS, "embed": counting, "fields": ["text"]}).for_tenant(
+        DEFAULT_TENANT_ID
+    )
     store.put(("docs",), "plain", {"text": "cats purr"}, index=False)
     store.put(("docs",), "indexed", {"text": "dogs bark"})
     assert counting.texts == ["dogs bark"]
@@ -81,7 +88,9 @@ def test_index_false_on_an_update_drops_the_old_vectors(indexed_store):
 
 def test_a_put_can_name_its_own_fields_to_embed():
     counting = CountingEmbed()
-    store = DjangoStore(index={"dims": DIMS, "embed": counting, "fields": ["text"]})
+    store = DjangoStore(index={"dims": DIMS, "embed": counting, "fields": ["text"]}).for_tenant(
+        DEFAULT_TENANT_ID
+    )
     store.put(
         ("docs",),
         "k",
@@ -118,7 +127,9 @@ def test_filters_and_the_namespace_prefix_narrow_a_semantic_search(indexed_store
 
 
 def test_limit_and_offset_count_items_not_vectors():
-    store = DjangoStore(index={"dims": DIMS, "embed": embed, "fields": ["a", "b"]})
+    store = DjangoStore(index={"dims": DIMS, "embed": embed, "fields": ["a", "b"]}).for_tenant(
+        DEFAULT_TENANT_ID
+    )
     store.batch(
         [PutOp(("docs",), f"k{i}", {"a": "x" * (i + 1), "b": "x" * (i + 2)}) for i in range(6)]
     )
@@ -157,7 +168,9 @@ def test_without_an_index_a_query_is_a_plain_search(store):
 
 
 async def test_an_async_embedding_function_serves_the_async_api():
-    store = DjangoStore(index={"dims": DIMS, "embed": aembed, "fields": ["text"]})
+    store = DjangoStore(index={"dims": DIMS, "embed": aembed, "fields": ["text"]}).for_tenant(
+        DEFAULT_TENANT_ID
+    )
     await store.aput(("docs",), "cats", {"text": "cats purr"})
     await store.aput(("docs",), "dogs", {"text": "dogs bark"})
     results = await store.asearch(("docs",), query="cats")
@@ -165,7 +178,9 @@ async def test_an_async_embedding_function_serves_the_async_api():
 
 
 def test_an_embedding_of_the_wrong_width_fails_the_put_before_anything_is_written():
-    store = DjangoStore(index={"dims": DIMS, "embed": wrong_width, "fields": ["text"]})
+    store = DjangoStore(index={"dims": DIMS, "embed": wrong_width, "fields": ["text"]}).for_tenant(
+        DEFAULT_TENANT_ID
+    )
     with pytest.raises(ValueError, match="dimensions"):
         store.put(("docs",), "k", {"text": "hello"})
     assert not StoreItem.objects.exists()

@@ -13,6 +13,7 @@ from apps.memory import services
 from apps.memory.models import StoreItem, StoreNamespace, StoreVector
 from apps.memory.store import DjangoStore
 from apps.memory.tasks import sweep_expired_items
+from apps.tenancy.models import DEFAULT_TENANT_ID
 from tests.memory.conftest import expire, row, vector_count
 from tests.memory.embeddings import DIMS, embed
 
@@ -48,7 +49,7 @@ def test_items_without_ttl_never_expire(store):
 
 
 def test_the_default_ttl_applies_when_a_put_names_none():
-    store = DjangoStore(ttl={"default_ttl": 60})
+    store = DjangoStore(ttl={"default_ttl": 60}).for_tenant(DEFAULT_TENANT_ID)
     store.put(("t",), "default", {"v": 1})
     store.put(("t",), "own", {"v": 1}, ttl=5)
     assert row(("t",), "default").ttl_minutes == 60
@@ -88,7 +89,7 @@ def test_search_pushes_back_the_expiry_of_the_items_it_returns(store):
 
 
 def test_refresh_on_read_false_makes_reads_keep_the_expiry_unless_they_ask():
-    store = DjangoStore(ttl={"refresh_on_read": False})
+    store = DjangoStore(ttl={"refresh_on_read": False}).for_tenant(DEFAULT_TENANT_ID)
     store.put(("t",), "k", {"v": 1}, ttl=10)
     expire(("t",), "k", minutes_ago=-1)
     store.get(("t",), "k")
@@ -109,7 +110,9 @@ def test_expired_items_stay_readable_until_swept(store):
 
 
 def test_a_sweep_deletes_expired_items_with_their_vectors_and_empty_namespaces():
-    store = DjangoStore(index={"dims": DIMS, "embed": embed, "fields": ["text"]})
+    store = DjangoStore(index={"dims": DIMS, "embed": embed, "fields": ["text"]}).for_tenant(
+        DEFAULT_TENANT_ID
+    )
     store.put(("t", "a"), "old", {"text": "stale"}, ttl=1)
     store.put(("t", "a"), "fresh", {"text": "alive"}, ttl=60)
     store.put(("t", "b"), "old", {"text": "stale"}, ttl=1)
@@ -152,7 +155,7 @@ def test_the_sweep_task_deletes_expired_items_and_reports_how_many(store):
 
 
 def test_omit_expired_hides_expired_items_from_reads_and_listings():
-    store = DjangoStore(ttl={"omit_expired": True})
+    store = DjangoStore(ttl={"omit_expired": True}).for_tenant(DEFAULT_TENANT_ID)
     store.put(("t", "gone"), "k", {"v": 1}, ttl=1)
     store.put(("t", "mixed"), "old", {"v": 1}, ttl=1)
     store.put(("t", "mixed"), "new", {"v": 2}, ttl=60)

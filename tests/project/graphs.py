@@ -12,6 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
@@ -190,3 +191,27 @@ for _name in ("one", "two", "three", "four", "five", "six"):
     _recorder.add_edge(_previous, _name)
     _previous = _name
 recorder = _recorder.compile()
+
+
+class WhoState(TypedDict):
+    identity: str
+    tenant_id: str
+    remembered: int
+
+
+async def remember_me(state: WhoState, config: RunnableConfig, *, store: BaseStore) -> dict:
+    """Note the caller in its own memory namespace (as per-user memory does) and say who ran."""
+    user = config["configurable"]["langgraph_auth_user"]
+    namespace = ("memories", user.identity)
+    await store.aput(namespace, "last_run", {"run_id": config["configurable"]["run_id"]})
+    return {
+        "identity": config["configurable"]["langgraph_auth_user_id"],
+        "tenant_id": user["tenant_id"],
+        "remembered": len(await store.asearch(namespace)),
+    }
+
+
+_whoami = StateGraph(WhoState)
+_whoami.add_node("remember_me", remember_me)
+_whoami.add_edge(START, "remember_me")
+whoami = _whoami.compile()

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from apps.tenancy.models import DEFAULT_TENANT_ID
 from apps.threads.models import Thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,7 +106,9 @@ def test_prune_rejects_an_unknown_strategy(api):
 
 
 def test_a_state_update_on_a_busy_thread_conflicts(api):
-    thread = Thread.objects.create(metadata={"graph_id": "nested"}, status="busy")
+    thread = Thread.objects.create(
+        tenant_id=DEFAULT_TENANT_ID, metadata={"graph_id": "nested"}, status="busy"
+    )
     response = api.post(f"/threads/{thread.thread_id}/state", {"values": {}}, format="json")
     assert response.status_code == 409
 

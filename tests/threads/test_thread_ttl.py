@@ -5,9 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.tenancy.principal import local_principal
 from apps.threads.models import Thread
 from apps.threads.services import thread_create, thread_update_state, threads_sweep_expired
 from apps.threads.state import checkpointer
+
+LOCAL = local_principal()
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +20,9 @@ def history_length(thread: Thread) -> int:
 
 
 def test_an_expired_thread_is_deleted_with_its_checkpoints():
-    thread = thread_create(metadata={"graph_id": "nested"}, ttl={"ttl": 1, "strategy": "delete"})
+    thread = thread_create(
+        principal=LOCAL, metadata={"graph_id": "nested"}, ttl={"ttl": 1, "strategy": "delete"}
+    )
     thread_update_state(thread_id=thread.thread_id, values={"steps": ["a"]}, as_node="child")
     assert history_length(thread) == 1
 
@@ -29,7 +34,7 @@ def test_an_expired_thread_is_deleted_with_its_checkpoints():
 
 def test_keep_latest_prunes_history_and_restarts_the_clock():
     thread = thread_create(
-        metadata={"graph_id": "nested"}, ttl={"ttl": 1, "strategy": "keep_latest"}
+        principal=LOCAL, metadata={"graph_id": "nested"}, ttl={"ttl": 1, "strategy": "keep_latest"}
     )
     for step in ("a", "b", "c"):
         thread_update_state(thread_id=thread.thread_id, values={"steps": [step]}, as_node="child")
@@ -49,7 +54,7 @@ def test_the_project_default_ttl_applies_when_none_is_given(settings):
     project = load_project(PROJECT)
     use_project(type(project)(**{**project.__dict__, "checkpointer": {"ttl": {"default_ttl": 10}}}))
     try:
-        thread = thread_create()
+        thread = thread_create(principal=LOCAL)
         assert thread.ttl_minutes == 10
         assert thread.ttl_strategy == "delete"
     finally:

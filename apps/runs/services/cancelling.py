@@ -14,6 +14,7 @@ from apps.runs.models import (
     RunStatus,
 )
 from apps.runs.services.queue import _lock_threads, thread_dispatch_next
+from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus
 
 
@@ -34,12 +35,14 @@ def _cancel_runs(runs: list[Run], *, action: CancelAction) -> None:
         Run.objects.filter(pk__in=running).update(cancel_action=action, updated_at=now)
 
 
-def run_cancel(*, thread_id: uuid.UUID, run_id: uuid.UUID, action: str) -> Run | None:
-    """Cancel one run. Returns the run, or None when a pending run was rolled back (deleted).
-    A finished run is left as it is."""
+def run_cancel(
+    *, principal: Principal, thread_id: uuid.UUID, run_id: uuid.UUID, action: str
+) -> Run | None:
+    """Cancel one run ``principal`` may see. Returns the run, or None when a pending run was
+    rolled back (deleted). A finished run is left as it is."""
     with transaction.atomic():
         _lock_threads([thread_id])
-        run = Run.objects.select_for_update().filter(pk=run_id, thread_id=thread_id).first()
+        run = _locked(principal).filter(pk=run_id, thread_id=thread_id).first()
         if run is None:
             raise NotFound(f"Run {run_id} not found")
         if run.is_terminal:
@@ -52,14 +55,16 @@ def run_cancel(*, thread_id: uuid.UUID, run_id: uuid.UUID, action: str) -> Run |
 
 def runs_cancel_many(
     *,
+    principal: Principal,
     action: str,
     status: str | None = None,
     thread_id: uuid.UUID | None = None,
     run_ids: list[uuid.UUID] | None = None,
 ) -> int:
     """Cancel the runs with a status (``all`` = pending and running), or the listed runs of a
-    thread. Returns how many were cancelled; NotFound if none matched."""
-    runs = Run.objects.active()
+    thread, of those ``principal`` may see. Returns how many were cancelled; NotFound if none
+    matched."""
+    runs = Run.objects.visible_to(principal).active()
     if status is not None:
         if status != "all":
             runs = runs.filter(status=status)
@@ -67,7 +72,7 @@ def runs_cancel_many(
         runs = runs.filter(thread_id=thread_id, pk__in=run_ids)
     with transaction.atomic():
         _lock_threads(set(runs.values_list("thread_id", flat=True)))
-        selected = list(runs.select_for_update())
+        selected = list(runs.select_for_update(of=("self",)))
         if not selected:
             raise NotFound("No runs found to cancel.")
         _cancel_runs(selected, action=CancelAction(action))
@@ -84,11 +89,12 @@ def _settle_after_pending_cancel(thread_id: uuid.UUID) -> None:
     transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
 
 
-def run_delete(*, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
-    """Delete a finished (or pending) run; a running run must be cancelled first (409)."""
+def run_delete(*, principal: Principal, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    """Delete a finished (or pending) run ``principal`` may see; a running run must be
+    cancelled first (409)."""
     with transaction.atomic():
         _lock_threads([thread_id])
-        run = Run.objects.select_for_update().filter(pk=run_id, thread_id=thread_id).first()
+        run = _locked(principal).filter(pk=run_id, thread_id=thread_id).first()
         if run is None:
             raise NotFound(f"Run {run_id} not found")
         if run.status == RunStatus.RUNNING:
@@ -96,3 +102,8 @@ def run_delete(*, thread_id: uuid.UUID, run_id: uuid.UUID) -> None:
         run.delete()
         if run.status == RunStatus.PENDING:
             _settle_after_pending_cancel(thread_id)
+
+
+def _locked(principal: Principal):
+    """``principal``'s runs, to be locked (only the run rows: the thread is locked already)."""
+    return Run.objects.visible_to(principal).select_for_update(of=("self",))

@@ -22,6 +22,8 @@ from apps.runs.models import (
 )
 from apps.runs.services.cancelling import _cancel_runs
 from apps.runs.services.queue import run_dispatch
+from apps.tenancy.authorization import authorize
+from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus
 
 BUSY_DETAIL = (
@@ -30,9 +32,14 @@ BUSY_DETAIL = (
 )
 
 
-def _resolve_assistant(assistant_id: str) -> Assistant:
+def _resolve_assistant(principal: Principal, assistant_id: str) -> Assistant:
+    """The run's assistant, if ``principal`` may use it. A tenant's own assistant must also
+    pass the assistants ``read`` handler and its filters; a graph's default assistant does
+    not (as on the reference server)."""
     try:
-        return assistant_resolve(assistant_id=assistant_id)
+        assistant = assistant_resolve(
+            principal=principal.with_filters(None), assistant_id=assistant_id
+        )
     except NotFound:
         try:
             uuid.UUID(assistant_id)
@@ -43,6 +50,14 @@ def _resolve_assistant(assistant_id: str) -> Assistant:
                 f"(registered graphs: {graphs})"
             ) from None
         raise NotFound("Thread or assistant not found.") from None
+    if assistant.tenant_id is not None:
+        value = {"assistant_id": assistant.assistant_id}
+        scoped = authorize(principal, "assistants", "read", value)
+        if scoped.filters and not (
+            Assistant.objects.visible_to(scoped).filter(pk=assistant.pk).exists()
+        ):
+            raise NotFound("Thread or assistant not found.")
+    return assistant
 
 
 def _run_kwargs(
@@ -89,10 +104,15 @@ def _run_kwargs(
 
 
 def run_create(
-    *, thread_id: uuid.UUID | None, payload: dict[str, Any], stateless: bool = False
+    *,
+    principal: Principal,
+    thread_id: uuid.UUID | None,
+    payload: dict[str, Any],
+    stateless: bool = False,
 ) -> Run:
-    """Create a run on a thread (or on a new temporary thread when ``stateless``) and enqueue
-    it after commit.
+    """Create a run for ``principal`` on a thread it may run on (or on a new temporary thread
+    of its tenant when ``stateless``) and enqueue it after commit. The run acts as
+    ``principal`` when it executes.
 
     Applies ``multitask_strategy`` against the thread's pending and running runs: ``reject``
     raises Conflict and creates nothing; ``interrupt`` and ``rollback`` cancel them (a pending
@@ -100,7 +120,9 @@ def run_create(
     """
     if stateless and (payload.get("command") or {}).get("resume") is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
-    assistant = _resolve_assistant(payload["assistant_id"])
+    payload = dict(payload)
+    principal = _authorize_run(principal, thread_id, payload)
+    assistant = _resolve_assistant(principal, payload["assistant_id"])
     temporary = stateless and payload.get("on_completion", "delete") == "delete"
     kwargs = _run_kwargs(payload, assistant=assistant, temporary=temporary)
     strategy = payload.get("multitask_strategy") or MultitaskStrategy.ENQUEUE
@@ -108,10 +130,14 @@ def run_create(
     now = timezone.now()
     with transaction.atomic():
         if stateless:
-            thread = _thread_for_run(uuid.uuid4(), assistant, metadata, create=True)
+            thread = _thread_for_run(principal, uuid.uuid4(), assistant, metadata, create=True)
         else:
             thread = _thread_for_run(
-                thread_id, assistant, metadata, create=payload.get("if_not_exists") == "create"
+                principal,
+                thread_id,
+                assistant,
+                metadata,
+                create=payload.get("if_not_exists") == "create",
             )
         # The thread row is locked: the runs that matter here cannot come or go meanwhile.
         active = list(Run.objects.for_thread(thread.pk).active().only("pk", "status"))
@@ -125,6 +151,9 @@ def run_create(
             _cancel_runs(active, action=CancelAction(strategy))
         run = Run.objects.create(
             thread=thread,
+            tenant_id=thread.tenant_id,
+            owner=principal.identity,
+            principal=principal.to_json(),
             assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id,
             metadata={**metadata, "assistant_id": str(assistant.assistant_id)},
@@ -142,17 +171,68 @@ def run_create(
     return run
 
 
+def _authorize_run(
+    principal: Principal, thread_id: uuid.UUID | None, payload: dict[str, Any]
+) -> Principal:
+    """Run the ``threads`` ``create_run`` check on the reference's RunsCreate value; the auth
+    handler may change the run's metadata."""
+    value = {
+        "thread_id": thread_id,
+        "assistant_id": payload["assistant_id"],
+        "run_id": None,
+        "status": "pending",
+        "metadata": payload.get("metadata") or {},
+        "prevent_insert_if_inflight": payload.get("multitask_strategy") == "reject",
+        "multitask_strategy": payload.get("multitask_strategy"),
+        "if_not_exists": payload.get("if_not_exists"),
+        "after_seconds": payload.get("after_seconds"),
+        "kwargs": {key: payload.get(key) for key in RUN_VALUE_KWARGS},
+    }
+    principal = authorize(principal, "threads", "create_run", value)
+    payload["metadata"] = value["metadata"]
+    return principal
+
+
+RUN_VALUE_KWARGS = (
+    "input",
+    "command",
+    "config",
+    "context",
+    "stream_mode",
+    "interrupt_before",
+    "interrupt_after",
+    "webhook",
+    "feedback_keys",
+    "checkpoint_id",
+    "checkpoint",
+)
+
+
 def _thread_for_run(
-    thread_id: uuid.UUID, assistant: Assistant, metadata: dict[str, Any], *, create: bool
+    principal: Principal,
+    thread_id: uuid.UUID,
+    assistant: Assistant,
+    metadata: dict[str, Any],
+    *,
+    create: bool,
 ) -> Thread:
-    """The run's thread, locked for the transaction; made when ``create`` and missing. Its
-    ``metadata`` (saved by the caller) learns the graph and assistant: state reads need them."""
-    thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
+    """The run's thread, locked for the transaction, if ``principal`` may see it; made (in its
+    tenant) when ``create`` and missing. Its ``metadata`` (saved by the caller) learns the
+    graph and assistant: state reads need them."""
+    thread = Thread.objects.select_for_update().visible_to(principal).filter(pk=thread_id).first()
     if thread is None:
         if not create:
             raise NotFound("Thread or assistant not found.")
+        if Thread.objects.filter(pk=thread_id).exists():
+            # Another tenant's thread (or one the auth filters hide): its id is taken.
+            raise Conflict(f"Thread {thread_id} already exists")
         # Inserted in this transaction, so already locked by it.
-        thread = Thread.objects.create(thread_id=thread_id, metadata=metadata)
+        thread = Thread.objects.create(
+            thread_id=thread_id,
+            tenant_id=principal.tenant_id,
+            owner=principal.identity,
+            metadata=metadata,
+        )
     thread.metadata = {
         **thread.metadata,
         "graph_id": assistant.graph_id,
