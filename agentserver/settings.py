@@ -174,6 +174,10 @@ try:
     AGENTSERVER_RUN_TIMEOUT_SECONDS = env_int("AGENTSERVER_RUN_TIMEOUT_SECONDS", 86400, minimum=1)
     AGENTSERVER_EVENTLOG_TTL_SECONDS = env_int("AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600, minimum=1)
     AGENTSERVER_WORKER_THREADS = env_int("AGENTSERVER_WORKER_THREADS", 4, minimum=1)
+    # How API requests authenticate: "apikey" (tenants' API keys, or the project's auth.py
+    # when langgraph.json names one) or "none" (everyone is the default tenant's owner;
+    # `agentserver dev` defaults to it, anywhere else it must be chosen on purpose).
+    AGENTSERVER_AUTH = env_choice("AGENTSERVER_AUTH", "apikey", ("apikey", "none"))
 except ConfigError as exc:
     sys.stderr.write(f"agentserver: configuration error: {exc}\n")
     raise SystemExit(2) from None
@@ -274,11 +278,6 @@ CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # The in-memory transport polls its queues; poll often so an embedded run starts at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {} if REDIS_URL else {"polling_interval": 0.005}
 # One queue per deployment; tests give each run of the suite its own.
-# How API requests authenticate: "apikey" (tenants' API keys, or the project's auth.py when
-# langgraph.json names one) or "none" (everyone is the default tenant's owner; `agentserver dev`
-# defaults to it, anywhere else it must be chosen on purpose).
-AGENTSERVER_AUTH = env_choice("AGENTSERVER_AUTH", "apikey", ("apikey", "none"))
-
 CELERY_TASK_DEFAULT_QUEUE = env_str("AGENTSERVER_QUEUE", "agentserver")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

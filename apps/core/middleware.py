@@ -9,12 +9,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.module_loading import import_string
 
 
-class BodySizeLimitMiddleware:
-    """Refuse bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` with a 413 before a view parses them.
-
-    Django enforces the limit only on ``request.body``; DRF reads the raw stream instead, so
-    the limit is applied here once for every endpoint.
-    """
+class GuardMiddleware:
+    """A middleware that may answer a request itself before the view runs, in the ASGI
+    server's async chain and in a sync one alike: subclasses say how in ``guard`` (and in
+    ``aguard`` when that needs to await)."""
 
     sync_capable = True
     async_capable = True
@@ -27,13 +25,27 @@ class BodySizeLimitMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self._acall(request)
-        return self._refused(request) or self.get_response(request)
+        return self.guard(request) or self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        return self._refused(request) or await self.get_response(request)
+        return await self.aguard(request) or await self.get_response(request)
 
-    @staticmethod
-    def _refused(request: HttpRequest) -> HttpResponse | None:
+    def guard(self, request: HttpRequest) -> HttpResponse | None:
+        """The response that ends the request here, or None to go on to the view."""
+        raise NotImplementedError
+
+    async def aguard(self, request: HttpRequest) -> HttpResponse | None:
+        return self.guard(request)
+
+
+class BodySizeLimitMiddleware(GuardMiddleware):
+    """Refuse bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` with a 413 before a view parses them.
+
+    Django enforces the limit only on ``request.body``; DRF reads the raw stream instead, so
+    the limit is applied here once for every endpoint.
+    """
+
+    def guard(self, request: HttpRequest) -> HttpResponse | None:
         if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
             try:
                 # Raises at once for a declared length over the limit, and while reading for a

@@ -12,7 +12,7 @@ from apps.memory.models import StoreItem
 
 @admin.register(StoreItem)
 class StoreItemAdmin(admin.ModelAdmin):
-    list_display = ("namespace_label", "key", "tenant", "updated_at", "expires_at")
+    list_display = ("namespace_label", "key", "tenant", "owner", "updated_at", "expires_at")
     list_filter = ("tenant", ("expires_at", admin.EmptyFieldListFilter), "updated_at")
     list_select_related = ("tenant",)
     search_fields = ("prefix", "key")

@@ -108,6 +108,9 @@ class StoreItem(models.Model):
     prefix = NamespaceField(help_text='Namespace labels joined with ".".')
     key = models.TextField()
     value = models.JSONField(encoder=SortedKeysJSONEncoder)
+    owner = models.CharField(
+        max_length=255, blank=True, default="", help_text="Who wrote the item last."
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -54,13 +54,14 @@ ITEM_FIELDS = (
     "prefix",
     "key",
     "value",
+    "owner",
     "created_at",
     "updated_at",
     "expires_at",
     "ttl_minutes",
 )
 NAMESPACE_FIELDS = ("namespace_id", "tenant", "prefix", "depth")
-UPDATED_FIELDS = ["value", "updated_at", "expires_at", "ttl_minutes"]
+UPDATED_FIELDS = ["value", "owner", "updated_at", "expires_at", "ttl_minutes"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ItemWrite:
     value: dict[str, Any] | None
     ttl_minutes: float | None = None
     vectors: list[tuple[str, bytes]] | None = None
+    owner: str = ""  # who writes it (the identity of the store's principal)
 
 
 def store_items_get(
@@ -275,6 +277,7 @@ def _item_row(
         prefix=namespace.prefix,
         key=write.key,
         value=write.value,
+        owner=write.owner,
         created_at=now,
         updated_at=now,
         expires_at=now + timedelta(minutes=ttl) if ttl is not None else None,

@@ -109,6 +109,7 @@ class DjangoStore(BaseStore):
         self.embeddings = self._index.embeddings if self._index else None
         self.ttl_config = config.ttl_settings(ttl)
         self._tenant_id: uuid.UUID | None = None
+        self._owner = ""
 
     @classmethod
     def from_project_config(
@@ -118,13 +119,15 @@ class DjangoStore(BaseStore):
         index, ttl = config.store_sections(store_config)
         return cls(index=index, ttl=ttl, base_dir=base_dir)
 
-    def for_tenant(self, tenant_id: uuid.UUID) -> DjangoStore:
+    def for_tenant(self, tenant_id: uuid.UUID, *, owner: str = "") -> DjangoStore:
         """This store bound to ``tenant_id``: a shallow copy sharing the index, embeddings
-        and TTL config, so it costs no more than one object."""
+        and TTL config, so it costs no more than one object. Items it writes record ``owner``
+        (the identity it acts for) as their writer."""
         if not isinstance(tenant_id, uuid.UUID):
             raise TypeError(f"tenant_id must be a UUID, not {type(tenant_id).__name__}")
         bound = copy.copy(self)
         bound._tenant_id = tenant_id
+        bound._owner = owner
         return bound
 
     @property
@@ -284,6 +287,7 @@ class DjangoStore(BaseStore):
                     vectors=plan.vectors.get((namespace, key), [])
                     if self._index is not None and op.value is not None
                     else None,
+                    owner=self._owner,
                 )
                 for (namespace, key), op in plan.puts.items()
             ]
@@ -382,8 +386,8 @@ def _namespace_conditions(op: ListNamespacesOp) -> list[NamespaceCondition]:
     return conditions
 
 
-def get_store(tenant_id: uuid.UUID) -> DjangoStore:
+def get_store(tenant_id: uuid.UUID, *, owner: str = "") -> DjangoStore:
     """The process's store bound to ``tenant_id``. The store is built once per loaded project
     from its ``store`` section (none gives a plain store without index or TTL); relative embed
-    files resolve against the project folder."""
-    return registry().store.for_tenant(tenant_id)
+    files resolve against the project folder. Items it writes record ``owner``."""
+    return registry().store.for_tenant(tenant_id, owner=owner)

@@ -35,7 +35,7 @@ def _authorized(request: Request, action: str, value: dict[str, Any]) -> DjangoS
         value["filter"] = {**(value.get("filter") or {}), **principal.filters}
     if isinstance(value.get("namespace"), list | tuple):
         value["namespace"] = tuple(value["namespace"])
-    return get_store(principal.tenant_id)
+    return get_store(principal.tenant_id, owner=principal.identity)
 
 
 class StoreItemView(APIView):

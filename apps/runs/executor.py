@@ -156,7 +156,7 @@ class Attempt:
         config = self._config()
         graph_input = await self._input(config)
         saver = None if kwargs.get("temporary") else checkpointer()
-        store = registry().store.for_tenant(run.tenant_id)
+        store = registry().store.for_tenant(run.tenant_id, owner=run_principal(run).identity)
         async with registry().graph(run.graph_id, config, checkpointer=saver, store=store) as graph:
             self.graph = graph
             options = {

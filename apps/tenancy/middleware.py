@@ -3,11 +3,11 @@ docs and the admin (Django sessions) are not API requests."""
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.errors import ApiError
+from apps.core.middleware import GuardMiddleware
 from apps.tenancy.authentication import aauthenticate, authenticate
 
 PUBLIC_PATHS = frozenset({"/", "/ok", "/info", "/docs", "/openapi.json"})
@@ -17,34 +17,24 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(settings.ADMIN_PREFIX)
 
 
-class PrincipalMiddleware:
+class PrincipalMiddleware(GuardMiddleware):
     """Set ``request.principal``, or answer 401/403 with ``{"detail": ...}``."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self._acall(request)
+    def guard(self, request: HttpRequest) -> HttpResponse | None:
         if not is_public(request.path_info):
             try:
                 request.principal = authenticate(request)
             except ApiError as exc:
                 return refusal(exc)
-        return self.get_response(request)
+        return None
 
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
+    async def aguard(self, request: HttpRequest) -> HttpResponse | None:
         if not is_public(request.path_info):
             try:
                 request.principal = await aauthenticate(request)
             except ApiError as exc:
                 return refusal(exc)
-        return await self.get_response(request)
+        return None
 
 
 def refusal(exc: ApiError) -> JsonResponse:

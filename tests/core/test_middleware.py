@@ -1,11 +1,21 @@
 """The API's middleware chain is async all the way; the admin keeps sessions, CSRF and auth."""
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import AsyncClient, Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def _close_the_asgi_threads_connection():
+    """The ASGI handler runs sync code on asgiref's shared thread; close the connection it
+    opened there, or the test database cannot be dropped at the end."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 async def test_an_api_request_over_asgi_sets_no_session_or_csrf_cookie():

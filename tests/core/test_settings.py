@@ -51,6 +51,7 @@ def test_an_unusable_database_url_is_refused(tmp_path, url):
         ("REDIS_URL", "http://redis", "REDIS_URL='http://redis' is not a redis://"),
         ("DEBUG", "perhaps", "DEBUG='perhaps' is not a boolean"),
         ("AGENTSERVER_DB_THREADS", "0", "must be at least 1"),
+        ("AGENTSERVER_AUTH", "off", "AGENTSERVER_AUTH='off' must be one of: apikey, none"),
     ],
 )
 def test_a_bad_environment_value_stops_the_start_with_one_line(tmp_path, name, value, message):
@@ -91,4 +92,37 @@ def test_a_broken_graph_stops_the_start_naming_the_graph(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "agentserver: graph 'bad' failed to import from ./bad.py:graph: RuntimeError: boom"
+    )
+
+
+def test_a_broken_auth_file_stops_the_start(tmp_path):
+    (tmp_path / "langgraph.json").write_text(
+        '{"graphs": {"g": "./g.py:graph"}, "auth": {"path": "./auth.py:auth"}}'
+    )
+    (tmp_path / "g.py").write_text(
+        "from langgraph.graph import StateGraph, START\n"
+        "from typing_extensions import TypedDict\n"
+        "class S(TypedDict):\n    x: int\n"
+        "graph = StateGraph(S)\ngraph.add_node('n', lambda s: s)\ngraph.add_edge(START, 'n')\n"
+    )
+    (tmp_path / "auth.py").write_text("auth = 'not an Auth object'\n")
+    env = {**os.environ, "AGENTSERVER_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": ""}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentserver.cli",
+            "serve",
+            "--config",
+            str(tmp_path / "langgraph.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "agentserver: auth.path './auth.py:auth' is not a langgraph_sdk.Auth instance"
     )

@@ -7,6 +7,7 @@ from guardian.shortcuts import assign_perm
 from apps.graphs.models import Assistant
 from apps.graphs.registry import default_assistant_id
 from apps.graphs.services import assistants_sync_defaults
+from apps.memory.models import StoreItem
 from apps.runs.models import Run
 from apps.tenancy.principal import forget_role_permissions
 from tests.tenancy.conftest import make_caller
@@ -100,3 +101,15 @@ def test_a_run_remembers_who_it_acts_for():
     assert run.owner == "max"
     assert run.principal["identity"] == "max"
     assert run.principal["tenant_id"] == str(member.tenant.pk)
+
+
+def test_a_store_item_records_who_wrote_it_last():
+    alice = make_caller("acme", "alice", "member")
+    bob = make_caller("acme", "bob", "member")
+    item = {"namespace": ["team"], "key": "plan", "value": {"v": 1}}
+
+    alice.api.put("/store/items", item, format="json")
+    first = StoreItem.objects.get().owner
+    bob.api.put("/store/items", {**item, "value": {"v": 2}}, format="json")
+
+    assert (first, StoreItem.objects.get().owner) == ("alice", "bob")
