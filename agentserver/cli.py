@@ -81,11 +81,13 @@ def _setup(*, load_graphs: bool) -> None:
         from apps.graphs.config import ProjectError
         from apps.graphs.registry import registry
         from apps.tenancy.customauth import AuthConfigError, custom_auth
+        from apps.webhooks.project import checked as webhook_policy
 
         try:
             registry().load_all()
             registry().store  # noqa: B018 - a bad store section fails the start, not a request
             custom_auth()  # a broken auth.py fails the start too
+            webhook_policy()  # and so does a broken webhooks section
         except (ProjectError, AuthConfigError, ValueError) as exc:
             sys.stderr.write(f"agentserver: {exc}\n")
             raise SystemExit(1) from None

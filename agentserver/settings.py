@@ -178,6 +178,16 @@ try:
     # when langgraph.json names one) or "none" (everyone is the default tenant's owner;
     # `agentserver dev` defaults to it, anywhere else it must be chosen on purpose).
     AGENTSERVER_AUTH = env_choice("AGENTSERVER_AUTH", "apikey", ("apikey", "none"))
+    # The HMAC-SHA256 key that signs webhook deliveries; derived from SECRET_KEY when unset.
+    AGENTSERVER_WEBHOOK_SECRET = env_str("AGENTSERVER_WEBHOOK_SECRET")
+    # Attempts of a webhook delivery (retried on 5xx, timeouts and connection errors), and the
+    # wait before the first retry in seconds, doubled before each next one.
+    AGENTSERVER_WEBHOOK_MAX_ATTEMPTS = env_int("AGENTSERVER_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
+    AGENTSERVER_WEBHOOK_BACKOFF_SECONDS = env_int(
+        "AGENTSERVER_WEBHOOK_BACKOFF_SECONDS", 2, minimum=0
+    )
+    # How often beat ticks the cron scheduler (a tick fires every cron that is due).
+    AGENTSERVER_CRON_TICK_SECONDS = env_int("AGENTSERVER_CRON_TICK_SECONDS", 10, minimum=1)
 except ConfigError as exc:
     sys.stderr.write(f"agentserver: configuration error: {exc}\n")
     raise SystemExit(2) from None
@@ -203,6 +213,8 @@ INSTALLED_APPS = [
     "apps.memory",
     "apps.runs",
     "apps.streams",
+    "apps.crons",
+    "apps.webhooks",
 ]
 
 # The API's chain is async-capable end to end. The admin's middlewares are old-style (two thread
@@ -297,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "threads.sweep_expired",
         "schedule": 60.0 * env_int("AGENTSERVER_THREAD_SWEEP_MINUTES", 5, minimum=1),
     },
+    "crons.tick": {"task": "crons.tick", "schedule": float(AGENTSERVER_CRON_TICK_SECONDS)},
+    "webhooks.sweep": {"task": "webhooks.sweep", "schedule": 60.0},
 }
 
 LOGGING = {

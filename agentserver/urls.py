@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("apps.graphs.urls")),
     path("", include("apps.threads.urls")),
     path("", include("apps.memory.urls")),
+    path("", include("apps.crons.urls")),
     path("", include("apps.runs.urls")),
 ]

@@ -546,6 +546,8 @@ def bench_ours(args: argparse.Namespace, tmp: Path) -> Result:
                 "REDIS_URL": REDIS_URL,
                 "AGENTSERVER_QUEUE": queue,
                 "AGENTSERVER_DATA_DIR": str(data_dir),
+                # langgraph dev checks no credentials either; bench/auth.py prices API keys.
+                "AGENTSERVER_AUTH": "none",
             }
             progress(f"agentserver: migrating {database_url.rsplit('/', 1)[1]}")
             with open(tmp / "migrate.log", "wb") as log:
@@ -692,8 +694,8 @@ def print_table(args: argparse.Namespace, ours: Result, ref: Result | None) -> N
     print()
     jobs = "not passed (1)" if args.lgdev_jobs is None else args.lgdev_jobs
     print(
-        f"agentserver: PostgreSQL + Redis, 1 web process, 1 worker --pool {args.pool} "
-        f"--concurrency {args.worker_concurrency}"
+        "agentserver: PostgreSQL + Redis, AGENTSERVER_AUTH=none, 1 web process, 1 worker "
+        f"--pool {args.pool} --concurrency {args.worker_concurrency}"
     )
     print(f"langgraph dev: langgraph-cli[inmem], in memory, --n-jobs-per-worker {jobs}")
     print(

@@ -76,6 +76,9 @@ class Run(TimestampedModel):
     # Queue order and delay (after_seconds): a run is not claimed before this time.
     available_at = models.DateTimeField(db_index=True)
     attempt = models.PositiveIntegerField(default=0)
+    # Attempts given back by a worker shutting down (run_release): they do not count against
+    # AGENTSERVER_RUN_MAX_ATTEMPTS, which limits attempts lost to crashes.
+    releases = models.PositiveIntegerField(default=0)
     lease_owner = models.CharField(max_length=255, null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     cancel_action = models.CharField(

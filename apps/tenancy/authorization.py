@@ -37,6 +37,11 @@ PERMISSIONS: dict[tuple[str, str], str] = {
     ("store", "search"): "memory.view_storeitem",
     ("store", "list_namespaces"): "memory.view_storeitem",
     ("store", "delete"): "memory.delete_storeitem",
+    ("crons", "create"): "crons.add_cron",
+    ("crons", "read"): "crons.view_cron",
+    ("crons", "search"): "crons.view_cron",
+    ("crons", "update"): "crons.change_cron",
+    ("crons", "delete"): "crons.delete_cron",
 }
 
 

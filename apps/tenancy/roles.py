@@ -11,6 +11,7 @@ VIEWER = (
     "threads.view_thread",
     "runs.view_run",
     "memory.view_storeitem",
+    "crons.view_cron",
 )
 MEMBER = (
     *VIEWER,
@@ -29,12 +30,16 @@ ADMIN = (
     "graphs.add_assistant",
     "graphs.change_assistant",
     "graphs.delete_assistant",
+    "crons.add_cron",
+    "crons.change_cron",
+    "crons.delete_cron",
     "tenancy.view_apikey",
     "tenancy.add_apikey",
     "tenancy.change_apikey",
     "tenancy.delete_apikey",
     "tenancy.view_membership",
     "tenancy.view_auditentry",
+    "webhooks.view_webhookdelivery",
 )
 OWNER = (
     *ADMIN,

@@ -28,6 +28,7 @@ PERSONAS = ("owner", "member", "viewer", "outsider", "anonymous")
 PUBLIC_ROUTES = {"", "ok", "info", "openapi.json", "docs"}
 INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 RUN = {"assistant_id": "agent", "input": INPUT}
+CRON = {"assistant_id": "agent", "schedule": "0 0 1 1 *", "input": INPUT}
 
 # What each kind of endpoint answers each persona; "ok" is the endpoint's success status.
 OK = "ok"
@@ -58,10 +59,18 @@ class World:
     idle_thread: str
     pending_run: str
     namespace: list[str]
+    cron: str
 
     @property
     def ids(self) -> list[str]:
-        return [self.assistant, self.thread, self.run, self.idle_thread, self.pending_run]
+        return [
+            self.assistant,
+            self.thread,
+            self.run,
+            self.idle_thread,
+            self.pending_run,
+            self.cron,
+        ]
 
 
 @dataclass
@@ -179,6 +188,18 @@ CASES: dict[tuple[str, str], Case] = {
         ok=204,
     ),
     ("GET", "runs/<str:run_id>/stream"): Case("read", W("/runs/{w.run}/stream")),
+    # crons: managing them is an operator's (admin, owner) job
+    ("POST", "runs/crons"): Case("deploy", W("/runs/crons"), lambda w: CRON),
+    ("POST", "threads/<str:thread_id>/runs/crons"): Case(
+        "configure", W("/threads/{w.thread}/runs/crons"), lambda w: CRON
+    ),
+    ("POST", "runs/crons/search"): Case("list", W("/runs/crons/search"), lambda w: {}),
+    ("POST", "runs/crons/count"): Case("list", W("/runs/crons/count"), lambda w: {}),
+    ("GET", "runs/crons/<str:cron_id>"): Case("read", W("/runs/crons/{w.cron}")),
+    ("PATCH", "runs/crons/<str:cron_id>"): Case(
+        "configure", W("/runs/crons/{w.cron}"), lambda w: {"enabled": False}
+    ),
+    ("DELETE", "runs/crons/<str:cron_id>"): Case("configure", W("/runs/crons/{w.cron}"), ok=204),
     # store: the outsider works in its own tenant's store, and never sees this one's
     ("PUT", "store/items"): Case(
         "create",
@@ -271,6 +292,7 @@ def make_world(owner: httpx.Client) -> World:
     namespace = ["acme-notes", uuid.uuid4().hex]
     item = {"namespace": namespace, "key": "k", "value": {"note": "acme-secret"}}
     ok(owner.put("/store/items", json=item))
+    cron = ok(owner.post("/runs/crons", json=CRON))
     return World(
         assistant=assistant["assistant_id"],
         thread=thread["thread_id"],
@@ -279,6 +301,7 @@ def make_world(owner: httpx.Client) -> World:
         idle_thread=idle["thread_id"],
         pending_run=pending["run_id"],
         namespace=namespace,
+        cron=cron["cron_id"],
     )
 
 
@@ -297,6 +320,7 @@ def fingerprint(owner: httpx.Client, world: World) -> dict[str, Any]:
         "run": get(f"/threads/{world.thread}/runs/{world.run}"),
         "pending": get(f"/threads/{world.idle_thread}/runs/{world.pending_run}"),
         "item": item and item["value"],
+        "cron": get(f"/runs/crons/{world.cron}"),
     }
 
 

@@ -16,21 +16,29 @@ from apps.runs.models import (
 from apps.runs.services.queue import _lock_threads, thread_dispatch_next
 from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus
+from apps.webhooks.services import delivery_create, runs_with_webhook
 
 
 def _cancel_runs(runs: list[Run], *, action: CancelAction) -> None:
-    """Within the caller's transaction: pending runs end now (interrupted, or deleted on
-    rollback); running runs get the flag their worker checks between steps."""
+    """Within the caller's transaction: pending runs end now (interrupted, with their webhook
+    deliveries, or deleted on rollback, without); running runs get the flag their worker
+    checks between steps (and their worker ends them)."""
     pending = [r.pk for r in runs if r.status == RunStatus.PENDING]
     running = [r.pk for r in runs if r.status == RunStatus.RUNNING]
     now = timezone.now()
     if pending:
+        ended = Run.objects.filter(pk__in=pending, status=RunStatus.PENDING)
         if action == CancelAction.ROLLBACK:
-            Run.objects.filter(pk__in=pending, status=RunStatus.PENDING).delete()
+            ended.delete()
         else:
-            Run.objects.filter(pk__in=pending, status=RunStatus.PENDING).update(
+            # Read before the UPDATE (which moves them out of ``ended``), and from the table:
+            # ``runs`` may hold partial rows (run_create loads pk and status only).
+            hooked = runs_with_webhook(ended)
+            ended.update(
                 status=RunStatus.INTERRUPTED, cancel_action=action, ended_at=now, updated_at=now
             )
+            for run in hooked:
+                delivery_create(run=run, status=RunStatus.INTERRUPTED, ended_at=now)
     if running:
         Run.objects.filter(pk__in=running).update(cancel_action=action, updated_at=now)
 

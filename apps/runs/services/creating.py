@@ -25,6 +25,7 @@ from apps.runs.services.queue import run_dispatch
 from apps.tenancy.authorization import authorize
 from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus
+from apps.webhooks.services import webhook_url_check
 
 BUSY_DETAIL = (
     "Thread is already running a task. Wait for it to finish or choose a different multitask "
@@ -32,7 +33,7 @@ BUSY_DETAIL = (
 )
 
 
-def _resolve_assistant(principal: Principal, assistant_id: str) -> Assistant:
+def resolve_assistant(principal: Principal, assistant_id: str) -> Assistant:
     """The run's assistant, if ``principal`` may use it. A tenant's own assistant must also
     pass the assistants ``read`` handler and its filters; a graph's default assistant does
     not (as on the reference server)."""
@@ -117,12 +118,15 @@ def run_create(
     Applies ``multitask_strategy`` against the thread's pending and running runs: ``reject``
     raises Conflict and creates nothing; ``interrupt`` and ``rollback`` cancel them (a pending
     one at once, a running one at its next step); ``enqueue`` queues behind them.
+    A ``webhook`` URL the project's policy refuses is a 422 naming why, and nothing is written.
     """
     if stateless and (payload.get("command") or {}).get("resume") is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
+    if payload.get("webhook"):
+        webhook_url_check(payload["webhook"])
     payload = dict(payload)
     principal = _authorize_run(principal, thread_id, payload)
-    assistant = _resolve_assistant(principal, payload["assistant_id"])
+    assistant = resolve_assistant(principal, payload["assistant_id"])
     temporary = stateless and payload.get("on_completion", "delete") == "delete"
     kwargs = _run_kwargs(payload, assistant=assistant, temporary=temporary)
     strategy = payload.get("multitask_strategy") or MultitaskStrategy.ENQUEUE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
@@ -26,13 +26,14 @@ from apps.runs.services.queue import (
 )
 from apps.threads.models import Thread, ThreadStatus
 from apps.threads.state import checkpointer
+from apps.webhooks.services import delivery_create, wants_webhook
 
 # The claim in SQL: one statement that takes the run and returns it. The ORM would need an
 # UPDATE and a SELECT, and on the hot path of every run the second round trip shows.
 CLAIM_SQL = """
 UPDATE {run} SET status = 'running', attempt = attempt + 1, lease_owner = %s,
     lease_expires_at = %s, started_at = %s, updated_at = %s
-WHERE run_id = %s AND cancel_action IS NULL AND available_at <= %s AND attempt < %s
+WHERE run_id = %s AND cancel_action IS NULL AND available_at <= %s AND attempt < releases + %s
   AND (status = 'pending' OR (status = 'running' AND lease_expires_at < %s))
   AND NOT EXISTS (
     SELECT 1 FROM {run} other
@@ -101,14 +102,18 @@ def run_finish(
     becomes busy (more runs queued), error, interrupted (its state waits at a node) or idle,
     and caches ``values`` and ``interrupts`` (unless ``values`` is UNSET: temporary runs).
     The next queued run of the thread is dispatched after commit; a temporary thread is
-    removed with its run (see _finish_temporary). On PostgreSQL one statement, elsewhere two
-    in one transaction; all conditional on the attempt.
+    removed with its run (see _finish_temporary). The run's webhook delivery is recorded in
+    the same transaction (none for a run rolled back). On PostgreSQL one statement (a run
+    with a webhook: the transaction below), elsewhere two in one transaction; all conditional
+    on the attempt.
     """
     now = timezone.now()
     thread_id = run.thread_id
     if run.temporary:
-        return _finish_temporary(run)
-    if connection.vendor == "postgresql":
+        return _finish_temporary(
+            run, status=status, output=output, error=error, rolled_back=rolled_back, now=now
+        )
+    if connection.vendor == "postgresql" and not wants_webhook(run):
         thread_status = _finish_in_one_statement(
             run,
             now=now,
@@ -151,6 +156,10 @@ def run_finish(
             has_next=has_next,
             now=now,
         )
+        if not rolled_back:
+            delivery_create(
+                run=run, status=status, ended_at=now, values=values, output=output, error=error
+            )
         transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
     return True
 
@@ -238,24 +247,43 @@ def _settle_thread(thread_id, *, status, error, values, interrupts, has_next: bo
     Thread.objects.filter(pk=thread_id).update(**fields)
 
 
-def _finish_temporary(run: Run) -> bool:
+def _finish_temporary(
+    run: Run,
+    *,
+    status: str,
+    output: Any,
+    error: dict[str, Any] | None,
+    rolled_back: bool,
+    now: datetime,
+) -> bool:
     """A temporary thread goes with its run, in one transaction: there is never a moment when
-    the run has ended but its thread is still there. False if fenced out."""
+    the run has ended but its thread is still there. Its webhook delivery (the payload taken
+    now, from ``run`` and its outcome) is recorded in the same transaction. False if fenced
+    out."""
     with transaction.atomic():
         _lock_threads([run.thread_id])
         ours = Run.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING)
         if not ours.exists():
             return False
         Thread.objects.filter(pk=run.thread_id).delete()
+        if not rolled_back:
+            delivery_create(
+                run=run, status=status, ended_at=now, values=UNSET, output=output, error=error
+            )
     checkpointer().delete_thread(str(run.thread_id))
     return True
 
 
 def run_release(*, run_id: uuid.UUID, attempt: int) -> bool:
     """Give a running run back to the queue (worker shutdown): it stays at the head of its
-    thread's queue and the next attempt resumes from its last checkpoint."""
+    thread's queue and the next attempt resumes from its last checkpoint. A release does not
+    use up one of the run's attempts (those count lost workers)."""
     released = Run.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING).update(
-        status=RunStatus.PENDING, lease_owner=None, lease_expires_at=None, updated_at=timezone.now()
+        status=RunStatus.PENDING,
+        releases=F("releases") + 1,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=timezone.now(),
     )
     if released:
         run_dispatch(run_id=run_id)

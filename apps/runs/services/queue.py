@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from apps.runs.models import (
@@ -58,7 +58,8 @@ def _claimable(now) -> Q:
     expired = Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
     return (
         (Q(status=RunStatus.PENDING) | expired)
-        & Q(cancel_action__isnull=True, available_at__lte=now, attempt__lt=max_attempts())
+        & Q(cancel_action__isnull=True, available_at__lte=now)
+        & Q(attempt__lt=F("releases") + max_attempts())
         & ~Exists(earlier_pending)
         & ~Exists(other_running)
     )

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.graphs.services import UNSET
@@ -22,6 +23,7 @@ from apps.runs.services.queue import (
     run_dispatch,
     thread_dispatch_next,
 )
+from apps.webhooks.services import delivery_create
 
 
 def runs_sweep(*, now=None) -> dict[str, int]:
@@ -30,10 +32,11 @@ def runs_sweep(*, now=None) -> dict[str, int]:
     dispatched again. Duplicate dispatches are harmless: claiming is compare-and-set."""
     now = now or timezone.now()
     expired = Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
-    exhausted = list(expired.filter(attempt__gte=max_attempts()).values_list("pk", "attempt"))
+    limit = F("releases") + max_attempts()  # attempts used by lost workers, not releases
+    exhausted = list(expired.filter(attempt__gte=limit).values_list("pk", "attempt"))
     for run_id, attempt in exhausted:
         _fail_exhausted(run_id=run_id, attempt=attempt)
-    retry = list(expired.filter(attempt__lt=max_attempts()).values_list("pk", flat=True))
+    retry = list(expired.filter(attempt__lt=limit).values_list("pk", flat=True))
     grace = now - timedelta(seconds=lease_seconds())
     stale = list(
         Run.objects.filter(
@@ -60,11 +63,12 @@ def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
         )
         if run is None:
             return
+        now = timezone.now()
         Run.objects.filter(pk=run_id).update(
             status=RunStatus.ERROR,
             error=error,
             output={"__error__": error},
-            ended_at=timezone.now(),
+            ended_at=now,
             lease_owner=None,
             lease_expires_at=None,
         )
@@ -75,7 +79,8 @@ def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
             values=UNSET,
             interrupts={},
             has_next=False,
-            now=timezone.now(),
+            now=now,
         )
+        delivery_create(run=run, status=RunStatus.ERROR, ended_at=now, error=error)
         thread_id = run.thread_id
         transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
