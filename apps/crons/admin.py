@@ -50,7 +50,6 @@ class CronAdmin(OperatorAdmin):
         "assistant_id",
         "thread",
         "next_run_date",
-        "principal",
         "created_at",
         "updated_at",
     )
@@ -68,7 +67,6 @@ class CronAdmin(OperatorAdmin):
         "on_run_completed",
         "payload",
         "metadata",
-        "principal",
         "created_at",
         "updated_at",
     )

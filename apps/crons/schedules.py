@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from apps.core.errors import Unprocessable
 
@@ -20,7 +20,9 @@ def check_schedule(schedule: str) -> str:
             f"month day-of-week), got {len(fields)}"
         )
     try:
-        croniter(schedule)
+        croniter(schedule).get_next(datetime)
+    except CroniterBadDateError:
+        raise Unprocessable(f"Invalid cron schedule {schedule!r}: it matches no date") from None
     except (CroniterBadCronError, ValueError, KeyError) as exc:
         raise Unprocessable(f"Invalid cron schedule {schedule!r}: {exc}") from None
     return schedule

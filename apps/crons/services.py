@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import datetime
@@ -10,13 +11,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import ApiError, BadRequest
+from apps.core.errors import ApiError, BadRequest, NotFound
 from apps.core.fields import validated
 from apps.core.reserved import clean_metadata
 from apps.crons.models import Cron, OnRunCompleted
 from apps.crons.schedules import check_schedule, check_timezone, next_slot
 from apps.crons.serializers import RUN_FIELDS
 from apps.runs.serializers import RunCreateSerializer, StatelessRunCreateSerializer
+from apps.tenancy.models import Membership
 from apps.tenancy.principal import Principal
 from apps.threads.models import Thread
 from apps.webhooks.services import webhook_url_check
@@ -58,13 +60,17 @@ def cron_create(
     )
 
 
-def cron_update(*, cron_id: uuid.UUID, data: dict[str, Any]) -> Cron:
+def cron_update(*, principal: Principal, cron_id: uuid.UUID, data: dict[str, Any]) -> Cron:
     """Apply a patch: given fields replace, ``metadata`` merges, ``end_time: null`` clears the
-    end; a change of schedule, time zone, end or enabled recomputes the next slot from now."""
+    end; a change of schedule, time zone, end or enabled recomputes the next slot from now.
+    The cron then acts for ``principal``: whoever configures it last answers for its runs."""
     if not data:
         raise BadRequest("Nothing to update: the body names no cron field")
     with transaction.atomic():
-        cron = Cron.objects.select_for_update().get(pk=cron_id)
+        cron = Cron.objects.select_for_update().filter(pk=cron_id).first()
+        if cron is None:
+            raise NotFound(f"Cron {cron_id} not found")
+        cron.principal, cron.owner = principal.to_json(), principal.identity
         if "on_run_completed" in data and cron.thread_id is not None:
             raise BadRequest("on_run_completed applies to stateless crons only (no thread)")
         if "schedule" in data:
@@ -116,7 +122,17 @@ def crons_tick(*, now: datetime | None = None) -> int:
                 .order_by("next_run_date", "pk")[:TICK_BATCH]
             )
             for cron in due:
-                fired += _fire(cron, now)
+                try:
+                    with transaction.atomic():
+                        fired += _fire(cron, now)
+                except Exception:
+                    # One broken cron must not hold up the others: it moves on, unfired (or,
+                    # if even its schedule is broken, it is disabled).
+                    logger.exception("cron %s failed to fire", cron.cron_id)
+                    try:
+                        _advance(cron, now)
+                    except Exception:
+                        Cron.objects.filter(pk=cron.pk).update(enabled=False, updated_at=now)
         if len(due) < TICK_BATCH:
             return fired
 
@@ -125,16 +141,20 @@ def _fire(cron: Cron, now: datetime) -> bool:
     """Advance ``cron`` past ``now`` and create its run (inside the caller's transaction; a
     run that cannot be created is logged and the cron still advances)."""
     slot = cron.next_run_date
-    cron.next_run_date = _within_end(next_slot(cron.schedule, cron.timezone, now), cron.end_time)
-    Cron.objects.filter(pk=cron.pk).update(next_run_date=cron.next_run_date, updated_at=now)
+    _advance(cron, now)
     if cron.end_time is not None and slot > cron.end_time:
+        return False
+    principal = _acting(cron)
+    if principal is None:
+        logger.warning("cron %s disabled: its creator may no longer act", cron.cron_id)
+        Cron.objects.filter(pk=cron.pk).update(enabled=False, updated_at=now)
         return False
     from apps.runs.services import run_create
 
     try:
         with transaction.atomic():
             run_create(
-                principal=Principal.from_json(cron.principal),
+                principal=principal,
                 thread_id=cron.thread_id,
                 payload=_firing(cron),
                 stateless=cron.thread_id is None,
@@ -143,6 +163,30 @@ def _fire(cron: Cron, now: datetime) -> bool:
         logger.warning("cron %s could not start its run: %s", cron.cron_id, exc.detail)
         return False
     return True
+
+
+def _advance(cron: Cron, now: datetime) -> None:
+    cron.next_run_date = _within_end(next_slot(cron.schedule, cron.timezone, now), cron.end_time)
+    Cron.objects.filter(pk=cron.pk).update(next_run_date=cron.next_run_date, updated_at=now)
+
+
+def _acting(cron: Cron) -> Principal | None:
+    """The principal a firing acts for: the cron's, with the role its member has now. None
+    when that member left the tenant or the user was deactivated (a user of the project's
+    own auth is taken as recorded: there is no one to ask)."""
+    principal = Principal.from_json(cron.principal)
+    if principal.user_id is None:
+        return principal
+    role = (
+        Membership.objects.filter(
+            tenant_id=principal.tenant_id, user_id=principal.user_id, user__is_active=True
+        )
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        return None
+    return dataclasses.replace(principal, role=role, scopes=("authenticated", role))
 
 
 def _firing(cron: Cron) -> dict[str, Any]:

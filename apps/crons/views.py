@@ -101,7 +101,9 @@ class CronDetailView(APIView):
     def patch(self, request: Request, cron_id: str) -> Response:
         data = validated(CronFieldsSerializer, request.data)
         cron = _cron(request, cron_id, "update", data)
-        return Response(cron_json(services.cron_update(cron_id=cron.cron_id, data=data)))
+        principal = request.principal
+        cron = services.cron_update(principal=principal, cron_id=cron.cron_id, data=data)
+        return Response(cron_json(cron))
 
     def delete(self, request: Request, cron_id: str) -> Response:
         services.cron_delete(cron_id=_cron(request, cron_id, "delete").cron_id)

@@ -91,10 +91,15 @@ class AssistantDetailView(APIView):
 
     def delete(self, request: Request, assistant_id: str) -> Response:
         assistant, principal = _changing(request, assistant_id, "delete", {})
+        delete_threads = query_bool(request.query_params, "delete_threads")
+        if delete_threads:
+            # Its threads go too: that takes the right to delete them, as DELETE /threads does.
+            value = {"assistant_id": assistant.assistant_id}
+            principal = authorize(request.principal, "threads", "delete", value)
         services.assistant_delete(
             principal=principal,
             assistant_id=assistant.assistant_id,
-            delete_threads=query_bool(request.query_params, "delete_threads"),
+            delete_threads=delete_threads,
         )
         return Response(status=204)
 

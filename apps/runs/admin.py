@@ -11,7 +11,10 @@ class RunAdmin(OperatorAdmin):
     list_display = ("run_id", "tenant", "thread_id", "graph_id", "status", "attempt", "created_at")
     list_filter = ("status", "graph_id", "multitask_strategy", "tenant")
     search_fields = ("run_id", "thread__thread_id")
-    readonly_fields = [field.name for field in Run._meta.fields]
+    # The principal a run acts for may hold what a project's auth handler returned (tokens):
+    # it is not shown.
+    exclude = ("principal",)
+    readonly_fields = [field.name for field in Run._meta.fields if field.name != "principal"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request) -> bool:

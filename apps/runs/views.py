@@ -167,8 +167,8 @@ async def _run_of(request: HttpRequest, thread_id: str | None, run_id: str) -> R
 async def run_join(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
     """``GET /threads/{id}/runs/{run_id}/join``: the run's final output, when it has one."""
     run = await _run_of(request, thread_id, run_id)
-    cancel = query_bool(request.GET, "cancel_on_disconnect")
-    body = _on_disconnect(_result_body(run), run, cancel=cancel, principal=request.principal)
+    canceller = await _canceller(request, run)
+    body = _on_disconnect(_result_body(run), run, cancel=canceller is not None, principal=canceller)
     return _json_stream_response(body, run)
 
 
@@ -181,7 +181,7 @@ async def run_join_stream(
     run = await _run_of(request, thread_id, run_id)
     after = parse_last_event_id(request.headers.get("Last-Event-ID"))
     modes = query_list(request.GET, "stream_mode")
-    cancel = query_bool(request.GET, "cancel_on_disconnect")
+    canceller = await _canceller(request, run)
     stream = run_stream(run.run_id)
     if after is None:
         newest = await event_log().last_id(stream)
@@ -191,8 +191,17 @@ async def run_join_stream(
             return _sse_response(_ended(run_id, run), run, location=False)
         after = newest or "0"
     frames = tail(stream, after=after, modes=modes, with_ids=run.kwargs.get("resumable", False))
-    body = _on_disconnect(frames, run, cancel=cancel, principal=request.principal)
+    body = _on_disconnect(frames, run, cancel=canceller is not None, principal=canceller)
     return _sse_response(body, run)
+
+
+async def _canceller(request: HttpRequest, run: Run) -> Principal | None:
+    """With ``?cancel_on_disconnect``, the principal that may cancel ``run`` when the client
+    leaves (a 403 now if it may not); None without the flag."""
+    if not query_bool(request.GET, "cancel_on_disconnect"):
+        return None
+    value = {"thread_id": run.thread_id, "run_id": run.run_id, "action": "interrupt"}
+    return await aauthorize(request.principal, "threads", "update", value, perm="runs.change_run")
 
 
 async def _ended(run_id: str, run: Run | None) -> AsyncIterator[bytes]:
@@ -319,7 +328,7 @@ async def _result(run: Run, *, fresh: bool) -> bytes:
 
 
 async def _on_disconnect(
-    body: AsyncIterator[bytes], run: Run, *, cancel: bool, principal: Principal
+    body: AsyncIterator[bytes], run: Run, *, cancel: bool, principal: Principal | None
 ) -> AsyncIterator[bytes]:
     """Pass ``body`` through; if the client leaves before it ends and ``cancel`` is set,
     cancel the run (otherwise the run goes on: the client can join it again)."""

@@ -18,6 +18,17 @@ class OperatorAdmin(GuardedModelAdmin):
     user's own) or a guardian object permission on that object. Every change made here is an
     audit entry."""
 
+    # Fields that tie a row to its tenant: set when it is made, never moved by an edit (an
+    # operator with a permission on one object must not hand it to another tenant).
+    tenant_fields = ("tenant",)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return fields
+        pinned = [name for name in self.tenant_fields if _has_field(self.model, name)]
+        return fields + tuple(name for name in pinned if name not in fields)
+
     def _perm(self, action: str) -> str:
         return f"{self.opts.app_label}.{action}_{self.opts.model_name}"
 
@@ -79,6 +90,10 @@ class OperatorAdmin(GuardedModelAdmin):
         )
 
 
+def _has_field(model, name: str) -> bool:
+    return any(field.name == name for field in model._meta.get_fields())
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -95,6 +110,8 @@ class TenantAdmin(OperatorAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(OperatorAdmin):
+    tenant_fields = ("tenant", "user")
+
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("role", "tenant")
     search_fields = ("user__username", "tenant__slug")
@@ -103,12 +120,21 @@ class MembershipAdmin(OperatorAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(OperatorAdmin):
+    tenant_fields = ("membership",)
+
     list_display = ("name", "prefix", "membership", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("membership__tenant",)
     search_fields = ("name", "prefix", "membership__user__username")
     fields = ("membership", "name", "expires_at", "prefix", "revoked_at", "last_used_at")
     readonly_fields = ("prefix", "revoked_at", "last_used_at")
     actions = ["revoke"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Without the global permission to see memberships, an operator makes keys for their
+        # own memberships only.
+        if db_field.name == "membership" and not request.user.has_perm("tenancy.view_membership"):
+            kwargs["queryset"] = Membership.objects.filter(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change) -> None:
         if change:

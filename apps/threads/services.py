@@ -146,14 +146,16 @@ def threads_delete_for_assistant(*, principal: Principal, assistant_id: uuid.UUI
     return len(ids)
 
 
-def thread_copy(*, principal: Principal, source: Thread) -> Thread:
-    """A new thread of ``principal`` with the same metadata, cached state and every checkpoint
-    (same ids) as ``source``."""
+def thread_copy(
+    *, principal: Principal, source: Thread, metadata: dict[str, Any] | None = None
+) -> Thread:
+    """A new thread of ``principal`` with the cached state and every checkpoint (same ids) of
+    ``source``, and its metadata (or ``metadata``, as the auth handler rewrote it)."""
     copy = Thread.objects.create(
         thread_id=uuid.uuid4(),
         tenant_id=source.tenant_id,
         owner=principal.identity,
-        metadata=source.metadata,
+        metadata=source.metadata if metadata is None else metadata,
         config=source.config,
         values=source.values,
         interrupts=source.interrupts,

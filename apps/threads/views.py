@@ -124,10 +124,10 @@ class ThreadDetailView(APIView):
 class ThreadCopyView(APIView):
     def post(self, request: Request, thread_id: str) -> Response:
         source = thread_of(request, thread_id)
-        principal = authorize(
-            request.principal, "threads", "create", {"metadata": dict(source.metadata)}
-        )
-        return Response(thread_json(services.thread_copy(principal=principal, source=source)))
+        value = {"metadata": dict(source.metadata)}
+        principal = authorize(request.principal, "threads", "create", value)
+        copy = services.thread_copy(principal=principal, source=source, metadata=value["metadata"])
+        return Response(thread_json(copy))
 
 
 class ThreadStateAtIdView(APIView):

@@ -117,7 +117,8 @@ def url_check(url: str, *, policy: UrlPolicy, resolve: bool = True) -> Target:
         )
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        parsed.host  # noqa: B018 - decoded lazily: a bad IDNA label raises here
+    except (httpx.InvalidURL, UnicodeError) as exc:  # IDNA errors are UnicodeErrors
         raise UrlRefused(f"Invalid webhook URL {url!r}: {exc}") from None
     if parsed.scheme not in ("http", "https"):
         raise UrlRefused(f"Webhook URL {url!r} must use http or https")

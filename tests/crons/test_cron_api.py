@@ -147,3 +147,17 @@ def test_a_cron_with_a_webhook_the_policy_refuses_is_refused_at_once(api):
     assert response.status_code == 422
     assert "169.254.169.254" in response.json()["detail"]
     assert not Cron.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"schedule": "0 0 31 2 *"}, "it matches no date"),
+        ({"webhook": "http://xn--a.com/"}, "Invalid webhook URL"),
+    ],
+)
+def test_a_schedule_or_webhook_that_can_never_work_is_a_422(api, fields, named):
+    response = create(api, **fields)
+
+    assert response.status_code == 422
+    assert named in response.json()["detail"]

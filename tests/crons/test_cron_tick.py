@@ -8,12 +8,13 @@ import pytest
 from django.db import connections
 
 from apps.crons.models import Cron
-from apps.crons.services import cron_create, crons_tick
+from apps.crons.services import cron_create, cron_update, crons_tick
 from apps.graphs.registry import default_assistant_id
 from apps.graphs.services import assistants_sync_defaults
 from apps.runs.models import Run
-from apps.tenancy.models import DEFAULT_TENANT_ID
-from apps.tenancy.principal import local_principal
+from apps.tenancy.models import DEFAULT_TENANT_ID, Membership, Tenant
+from apps.tenancy.principal import Principal, local_principal
+from apps.tenancy.services import membership_ensure
 from apps.threads.models import Thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,3 +147,45 @@ def test_a_schedule_follows_its_time_zone():
 
     local_nine = cron.next_run_date.astimezone(ZoneInfo("America/New_York"))
     assert (local_nine.hour, local_nine.minute) == (9, 0)
+
+
+def test_a_broken_cron_does_not_hold_up_the_others():
+    broken, healthy = every_minute(), every_minute()
+    Cron.objects.filter(pk=broken.pk).update(payload=["not", "a", "payload"])
+
+    assert crons_tick(now=T0) == 1
+    assert Cron.objects.get(pk=broken.pk).next_run_date == T0 + timedelta(minutes=1)
+    assert Run.objects.get().kwargs["config"]["configurable"]["cron_id"] == str(healthy.pk)
+
+
+def test_a_cron_acts_with_its_creators_current_role_and_stops_when_they_leave():
+    member = membership_ensure(
+        tenant=Tenant.objects.get(pk=DEFAULT_TENANT_ID), username="ada", role="admin", actor="t"
+    )
+    creator = Principal(
+        tenant_id=DEFAULT_TENANT_ID, identity="ada", role="admin", user_id=member.user_id
+    )
+    cron = cron_create(
+        principal=creator,
+        assistant_id=default_assistant_id("agent"),
+        thread=None,
+        data={"schedule": "* * * * *", "input": {}},
+    )
+    Cron.objects.filter(pk=cron.pk).update(next_run_date=T0)
+    Membership.objects.filter(pk=member.pk).update(role="member")
+
+    crons_tick(now=T0)
+    member.delete()
+    crons_tick(now=T0 + timedelta(minutes=1))
+
+    assert Run.objects.get().principal["role"] == "member"
+    assert Cron.objects.get(pk=cron.pk).enabled is False
+
+
+def test_whoever_changes_a_cron_answers_for_its_runs(api):
+    cron = every_minute()
+    editor = Principal(tenant_id=DEFAULT_TENANT_ID, identity="bob", role="owner", kind="local")
+
+    cron_update(principal=editor, cron_id=cron.pk, data={"input": {"messages": []}})
+
+    assert Cron.objects.get(pk=cron.pk).principal["identity"] == "bob"

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from guardian.shortcuts import assign_perm
 
+from apps.graphs.models import Assistant
 from apps.graphs.services import assistant_create, assistants_sync_defaults
 from apps.runs.models import Run
 from apps.runs.services import run_create
@@ -96,7 +97,13 @@ def test_an_api_key_made_in_the_admin_is_shown_once_and_stored_as_a_digest():
     tenant = Tenant.objects.create(slug="acme", name="Acme")
     user = get_user_model().objects.create_user("alice")
     membership = Membership.objects.create(tenant=tenant, user=user, role="member")
-    client = staff("keeper", "tenancy.add_apikey", "tenancy.view_apikey", "tenancy.change_apikey")
+    client = staff(
+        "keeper",
+        "tenancy.add_apikey",
+        "tenancy.view_apikey",
+        "tenancy.change_apikey",
+        "tenancy.view_membership",  # to make keys for others' memberships
+    )
 
     response = client.post(
         "/admin/tenancy/apikey/add/",
@@ -109,3 +116,34 @@ def test_an_api_key_made_in_the_admin_is_shown_once_and_stored_as_a_digest():
     assert key.startswith(f"as_{row.prefix}_")
     assert key not in row.digest
     assert AuditEntry.objects.filter(action="api_key.create", actor="keeper").count() == 1
+
+
+def test_an_object_permission_cannot_move_an_assistant_to_another_tenant():
+    acme = Tenant.objects.create(slug="acme", name="Acme")
+    globex = Tenant.objects.create(slug="globex", name="Globex")
+    assistant = assistant_create(principal=local_principal(), graph_id="agent", name="mine")
+    Assistant.objects.filter(pk=assistant.pk).update(tenant=acme)
+    operator = get_user_model().objects.create_user("op", password="pw", is_staff=True)
+    assign_perm("graphs.change_assistant", operator, assistant)
+    client = Client()
+    client.force_login(operator)
+
+    client.post(
+        f"/admin/graphs/assistant/{assistant.assistant_id}/change/",
+        {
+            "tenant": str(globex.pk),
+            "owner": "",
+            "graph_id": "agent",
+            "name": "renamed",
+            "description": "",
+            "config": "{}",
+            "context": "{}",
+            "metadata": "{}",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        },
+    )
+
+    assistant.refresh_from_db()
+    assert assistant.name == "renamed"
+    assert assistant.tenant_id == acme.pk

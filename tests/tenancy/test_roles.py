@@ -113,3 +113,49 @@ def test_a_store_item_records_who_wrote_it_last():
     bob.api.put("/store/items", {**item, "value": {"v": 2}}, format="json")
 
     assert (first, StoreItem.objects.get().owner) == ("alice", "bob")
+
+
+def test_a_viewer_may_not_cancel_a_run_by_leaving_a_join():
+    member = make_caller("acme", "max", "member")
+    viewer = make_caller("acme", "vera", "viewer")
+    thread_id = member.api.post("/threads", {}, format="json").json()["thread_id"]
+    run_id = member.api.post(
+        f"/threads/{thread_id}/runs", {"assistant_id": "agent"}, format="json"
+    ).json()["run_id"]
+
+    joins = [
+        f"/threads/{thread_id}/runs/{run_id}/join?cancel_on_disconnect=true",
+        f"/threads/{thread_id}/runs/{run_id}/stream?cancel_on_disconnect=true",
+    ]
+
+    assert [viewer.api.get(path).status_code for path in joins] == [403, 403]
+
+
+def test_a_viewer_learns_nothing_about_a_webhook_url_it_may_not_use():
+    owner = make_caller("acme", "olivia", "owner")
+    viewer = make_caller("acme", "vera", "viewer")
+    thread_id = owner.api.post("/threads", {}, format="json").json()["thread_id"]
+
+    response = viewer.api.post(
+        f"/threads/{thread_id}/runs",
+        {"assistant_id": "agent", "webhook": "http://localhost:6379/"},
+        format="json",
+    )
+
+    assert response.status_code == 403
+
+
+def test_deleting_an_assistant_with_its_threads_takes_the_right_to_delete_threads():
+    admin = make_caller("acme", "ada", "admin")
+    viewer = make_caller("acme", "vera", "viewer")
+    assistant = admin.api.post("/assistants", {"graph_id": "agent"}, format="json").json()
+    assign_perm(
+        "graphs.delete_assistant",
+        viewer.membership.user,
+        Assistant.objects.get(pk=assistant["assistant_id"]),
+    )
+
+    response = viewer.api.delete(f"/assistants/{assistant['assistant_id']}?delete_threads=true")
+
+    assert response.status_code == 403
+    assert Assistant.objects.filter(pk=assistant["assistant_id"]).exists()

@@ -122,10 +122,10 @@ def run_create(
     """
     if stateless and (payload.get("command") or {}).get("resume") is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
-    if payload.get("webhook"):
-        webhook_url_check(payload["webhook"])
     payload = dict(payload)
     principal = _authorize_run(principal, thread_id, payload)
+    if payload.get("webhook"):  # after authorization: only callers who may run learn why
+        webhook_url_check(payload["webhook"])
     assistant = resolve_assistant(principal, payload["assistant_id"])
     temporary = stateless and payload.get("on_completion", "delete") == "delete"
     kwargs = _run_kwargs(payload, assistant=assistant, temporary=temporary)
