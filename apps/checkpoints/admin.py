@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.checkpoints.models import Checkpoint, CheckpointBlob, CheckpointWrite
+from apps.core.admin import ViewOnlyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Viewing only: editing a row by hand would desynchronize it from its blobs and writes."""
 
     search_fields = ["thread_id"]
     list_filter = ["checkpoint_ns"]
     list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Checkpoint)

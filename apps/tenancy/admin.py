@@ -9,6 +9,7 @@ from django.utils import timezone
 from guardian.admin import GuardedModelAdmin
 from guardian.shortcuts import get_objects_for_user
 
+from apps.core.admin import ViewOnlyAdminMixin
 from apps.tenancy.models import ApiKey, AuditEntry, Membership, Tenant
 from apps.tenancy.services import api_key_create, api_key_revoke, audit
 
@@ -163,17 +164,8 @@ class ApiKeyAdmin(OperatorAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "actor", "action", "target_type", "target_id", "tenant")
     list_filter = ("action", "target_type", "tenant")
     search_fields = ("actor", "target_id")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,11 +1,12 @@
 from django.contrib import admin
 
+from apps.core.admin import ViewOnlyAdminMixin
 from apps.tenancy.admin import OperatorAdmin
 from apps.webhooks.models import WebhookDelivery
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(OperatorAdmin):
+class WebhookDeliveryAdmin(ViewOnlyAdminMixin, OperatorAdmin):
     """The delivery log: written by the run's end and the ``webhooks.deliver`` task, read-only
     here."""
 
@@ -24,12 +25,3 @@ class WebhookDeliveryAdmin(OperatorAdmin):
     search_fields = ("delivery_id", "run_id", "thread_id", "url")
     readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

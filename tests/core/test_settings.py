@@ -73,22 +73,7 @@ def test_a_bad_environment_value_stops_the_start_with_one_line(tmp_path, name, v
 def test_a_broken_graph_stops_the_start_naming_the_graph(tmp_path):
     (tmp_path / "langgraph.json").write_text('{"graphs": {"bad": "./bad.py:graph"}}')
     (tmp_path / "bad.py").write_text("raise RuntimeError('boom')\n")
-    env = {**os.environ, "AGENTSERVER_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": ""}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agentserver.cli",
-            "serve",
-            "--config",
-            str(tmp_path / "langgraph.json"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = start_serve(tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "agentserver: graph 'bad' failed to import from ./bad.py:graph: RuntimeError: boom"
@@ -106,23 +91,28 @@ def test_a_broken_auth_file_stops_the_start(tmp_path):
         "graph = StateGraph(S)\ngraph.add_node('n', lambda s: s)\ngraph.add_edge(START, 'n')\n"
     )
     (tmp_path / "auth.py").write_text("auth = 'not an Auth object'\n")
-    env = {**os.environ, "AGENTSERVER_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": ""}
-    result = subprocess.run(
+    result = start_serve(tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "agentserver: auth.path './auth.py:auth' is not a langgraph_sdk.Auth instance"
+    )
+
+
+def start_serve(project: Path) -> subprocess.CompletedProcess:
+    """``agentserver serve`` on the project in ``project``, as far as it gets."""
+    env = {**os.environ, "AGENTSERVER_DATA_DIR": str(project / "data"), "DATABASE_URL": ""}
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "agentserver.cli",
             "serve",
             "--config",
-            str(tmp_path / "langgraph.json"),
+            str(project / "langgraph.json"),
         ],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "agentserver: auth.path './auth.py:auth' is not a langgraph_sdk.Auth instance"
     )
