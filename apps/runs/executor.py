@@ -87,6 +87,7 @@ class Attempt:
         self.translator = ChunkTranslator(self.kwargs.get("stream_mode") or ["values"], self.emit)
         self.stop_reason: str | None = None
         self.graph = None
+        self.principal = run_principal(run)
 
     def emit(self, event: str, data: Any) -> None:
         self.log.append_to(self.streams, event, dumps(data))
@@ -156,7 +157,7 @@ class Attempt:
         config = self._config()
         graph_input = await self._input(config)
         saver = None if kwargs.get("temporary") else checkpointer()
-        store = registry().store.for_tenant(run.tenant_id, owner=run_principal(run).identity)
+        store = registry().store.for_tenant(run.tenant_id, owner=self.principal.identity)
         async with registry().graph(run.graph_id, config, checkpointer=saver, store=store) as graph:
             self.graph = graph
             options = {
@@ -204,7 +205,7 @@ class Attempt:
         creation) under what the server sets (ids the graph and deepagents read)."""
         run, kwargs = self.run, self.kwargs
         stored = kwargs.get("config") or {}
-        principal = run_principal(run)
+        principal = self.principal
         configurable = {
             **(stored.get("configurable") or {}),
             **(kwargs.get("context") or {}),

@@ -15,7 +15,7 @@ import inspect
 import logging
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -61,10 +61,17 @@ class RequestView:
         self._request = request
         self.method = request.method
         self.headers = request.headers
-        self.query_params = dict(parse_qsl(request.META.get("QUERY_STRING", "")))
-        self.path_params = _path_params(request)
+        self.query_params = _query_params(request)
         self.url = _Url(request)
         self.client = _Client(request.META.get("REMOTE_ADDR"))
+
+    @functools.cached_property
+    def path_params(self) -> dict[str, str]:
+        return _path_params(self._request)
+
+
+def _query_params(request: HttpRequest) -> dict[str, str]:
+    return dict(parse_qsl(request.META.get("QUERY_STRING", "")))
 
 
 def _path_params(request: HttpRequest) -> dict[str, str]:
@@ -109,31 +116,21 @@ class CustomAuth:
                 return handlers[key][0]
         return self.auth._global_handlers[0] if self.auth._global_handlers else None
 
+    @functools.cached_property
+    def _authenticate_parameters(self) -> list[str]:
+        """The parameters ``@auth.authenticate`` takes that the server provides (by name)."""
+        wanted = inspect.signature(self.auth._authenticate_handler).parameters
+        return [name for name in wanted if name in AUTHENTICATE_PARAMETERS]
+
     async def authenticate(self, request: HttpRequest) -> Principal:
-        """The request's principal, as the project's ``@auth.authenticate`` says."""
+        """The request's principal, as the project's ``@auth.authenticate`` says. Only the
+        parameters the handler names are built (this runs on every request)."""
         handler = self.auth._authenticate_handler
-        headers = {
-            key.lower().encode(): value.encode("latin-1", "replace")
-            for key, value in request.headers.items()
+        arguments = {
+            name: AUTHENTICATE_PARAMETERS[name](request) for name in self._authenticate_parameters
         }
-        view = RequestView(request)
-        available = {
-            "request": view,
-            "path": request.path,
-            "method": request.method,
-            "path_params": view.path_params,
-            "query_params": view.query_params,
-            "headers": headers,
-            "authorization": request.headers.get("authorization"),
-            "scope": {"type": "http", "path": request.path, "method": request.method},
-            "scopes": [],
-            "user": None,
-        }
-        wanted = inspect.signature(handler).parameters
         try:
-            result = await handler(
-                **{name: available[name] for name in wanted if name in available}
-            )
+            result = await handler(**arguments)
         except Exception as exc:
             raise _refusal(exc, default=Unauthorized) from exc
         return await _principal_from(result)
@@ -169,6 +166,23 @@ class CustomAuth:
             f"auth handler for {resource}.{action} returned {type(result).__name__}; "
             "expected None, a bool or a filter dict"
         )
+
+
+AUTHENTICATE_PARAMETERS: dict[str, Callable[[HttpRequest], Any]] = {
+    "request": RequestView,
+    "path": lambda request: request.path,
+    "method": lambda request: request.method,
+    "path_params": _path_params,
+    "query_params": _query_params,
+    "headers": lambda request: {
+        key.lower().encode(): value.encode("latin-1", "replace")
+        for key, value in request.headers.items()
+    },
+    "authorization": lambda request: request.headers.get("authorization"),
+    "scope": lambda request: {"type": "http", "path": request.path, "method": request.method},
+    "scopes": lambda request: [],
+    "user": lambda request: None,
+}
 
 
 def _refusal(exc: Exception, *, default: type[ApiError]) -> ApiError:

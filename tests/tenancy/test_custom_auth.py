@@ -120,3 +120,41 @@ def test_the_store_handler_keeps_each_user_in_their_namespace():
     assert alice.put("/store/items", mine, format="json").status_code == 204
     assert alice.put("/store/items", theirs, format="json").status_code == 403
     assert bob.get("/store/items", {"namespace": "alice.notes", "key": "k"}).status_code == 403
+
+
+async def test_the_authenticate_handler_gets_the_parameters_it_names():
+    from django.test import RequestFactory
+    from langgraph_sdk import Auth
+
+    from apps.tenancy.customauth import CustomAuth
+
+    seen = {}
+    project_auth = Auth()
+
+    @project_auth.authenticate
+    async def authenticate(request, path, method, headers, path_params, query_params):
+        seen.update(
+            path=path,
+            method=method,
+            url_path=request.url.path,
+            key=headers[b"x-key"],
+            thread_id=path_params.get("thread_id"),
+            q=query_params,
+        )
+        return "someone"
+
+    request = RequestFactory().get(
+        "/threads/00000000-0000-0000-0000-000000000001?limit=3", headers={"X-Key": "k1"}
+    )
+
+    principal = await CustomAuth(project_auth, "test").authenticate(request)
+
+    assert principal.identity == "someone"
+    assert seen == {
+        "path": "/threads/00000000-0000-0000-0000-000000000001",
+        "method": "GET",
+        "url_path": "/threads/00000000-0000-0000-0000-000000000001",
+        "key": b"k1",
+        "thread_id": "00000000-0000-0000-0000-000000000001",
+        "q": {"limit": "3"},
+    }
