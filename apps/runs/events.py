@@ -84,7 +84,7 @@ class ChunkTranslator:
                 self.emit(f"updates{suffix}", data)
         elif mode == "messages":
             self._message(suffix, *data)
-        else:
+        elif mode in self.requested:
             self.emit(f"{mode}{suffix}", data)
 
     def _message(self, suffix: str, message: BaseMessage, metadata: dict[str, Any]) -> None:

@@ -29,9 +29,11 @@ from apps.core.encoding import dumps, to_jsonable
 from apps.graphs.registry import registry
 from apps.runs import services
 from apps.runs.events import ChunkTranslator, error_payload, graph_modes
-from apps.runs.models import Run, RunStatus
-from apps.streams.eventlog import event_log
-from apps.streams.names import run_result_stream, run_stream, thread_stream
+from apps.runs.models import MultitaskStrategy, Run, RunStatus
+from apps.runs.protocol import ProtocolTranslator
+from apps.streams.eventlog import Numbered, event_log, event_ttl_seconds
+from apps.streams.names import run_result_stream, run_stream, thread_events_stream, thread_stream
+from apps.streams.protocol import stored_event
 from apps.tenancy.customauth import AuthUser
 from apps.tenancy.principal import Principal
 from apps.threads.state import checkpointer, interrupts_by_task
@@ -48,8 +50,8 @@ def run_timeout_seconds() -> float:
     return float(getattr(settings, "AGENTSERVER_RUN_TIMEOUT_SECONDS", 86400))
 
 
-def event_ttl_seconds() -> int:
-    return int(getattr(settings, "AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600))
+# LangGraph stream modes every run on a kept thread streams, for its protocol events.
+PROTOCOL_MODES = ("values", "updates", "messages", "tools", "tasks", "checkpoints", "custom")
 
 
 class StepBoundary(Exception):
@@ -85,16 +87,53 @@ class Attempt:
         self.streams = (self.stream, thread_stream(run.thread_id))
         self.log = event_log()
         self.translator = ChunkTranslator(self.kwargs.get("stream_mode") or ["values"], self.emit)
+        # A run on a kept thread also writes the thread's protocol events (thread-centric
+        # streams follow every run of the thread, however it was started).
+        self.protocol = (
+            None if self.kwargs.get("temporary") else ProtocolTranslator(self.emit_protocol)
+        )
+        self.events_stream = thread_events_stream(run.thread_id)
+        self._legacy: list[tuple[str, bytes]] = []
+        self._numbered: list[tuple[str, bytes]] = []
         self.stop_reason: str | None = None
         self.graph = None
         self.principal = run_principal(run)
+        self.pending_interrupts: dict[str, list[Any]] = {}
+        self.paused = False  # the thread waits at a breakpoint or an interrupt
 
     def emit(self, event: str, data: Any) -> None:
-        self.log.append_to(self.streams, event, dumps(data))
+        """A legacy SSE event for the run's and the thread's streams (written at ``flush``)."""
+        self._legacy.append((event, dumps(data)))
+
+    def emit_protocol(
+        self, method: str, namespace: list[str], data: Any, node: str | None = None
+    ) -> None:
+        """A protocol event for the thread's numbered stream (written at ``flush``)."""
+        self._numbered.append(stored_event(method, namespace, data, node))
+
+    def flush(
+        self,
+        *,
+        tail: list[tuple[str, str, bytes]] | None = None,
+        run_start: int | None = None,
+        expire: int | None = None,
+    ) -> None:
+        """Write what was emitted since the last flush, then ``tail``, in one round trip."""
+        entries = [(stream, event, data) for event, data in self._legacy for stream in self.streams]
+        entries += tail or []
+        numbered = None
+        if self._numbered:
+            numbered = Numbered(self.events_stream, self._numbered, run_start)
+        self._legacy, self._numbered = [], []
+        if entries or numbered is not None:
+            self.log.append_all(entries, numbered=numbered, expire=expire)
 
     async def execute(self) -> str | None:
         run = self.run
         self.emit("metadata", {"run_id": str(run.run_id), "attempt": run.attempt})
+        if self.protocol is not None:
+            self._lifecycle("started", graph_name=run.graph_id, attempt=run.attempt)
+        self.flush(run_start=0)
         graph_task = asyncio.ensure_future(self._run_graph())
         watcher = asyncio.ensure_future(self._watch(graph_task))
         try:
@@ -102,6 +141,9 @@ class Attempt:
         finally:
             watcher.cancel()
         if outcome.release:
+            if self.protocol is not None:
+                self.protocol.close(error="The run stopped and will resume elsewhere")
+            self.flush()
             if self.stop_reason == "shutdown":
                 await db_threads().arun(
                     services.run_release, run_id=run.run_id, attempt=run.attempt
@@ -112,14 +154,21 @@ class Attempt:
             return None
         if outcome.error is not None:
             self.emit("error", outcome.error)
+        if self.protocol is not None:
+            failed = outcome.status != RunStatus.SUCCESS
+            self.protocol.close(error=_failure(outcome) if failed else None)
+        self.flush()
         if not await self._settle(outcome):
             # Fenced out: another attempt owns the run now and records its end.
             logger.warning("run %s attempt %s lost its lease", run.run_id, run.attempt)
             return None
-        # The /wait body, the run stream's end and the thread's run_done, in one round trip.
+        if self.protocol is not None:
+            await self._terminal(outcome)
+        # The /wait body, the run stream's end and the thread's run_done, with the protocol's
+        # terminal events, in one round trip: after the thread is settled.
         run_id = str(run.run_id)
-        self.log.append_all(
-            [
+        self.flush(
+            tail=[
                 (run_result_stream(run_id), "end", dumps(outcome.output)),
                 (self.stream, "end", dumps({"run_id": run_id, "status": outcome.status})),
                 (self.streams[1], "metadata", dumps({"status": "run_done", "run_id": run_id})),
@@ -127,6 +176,41 @@ class Attempt:
             expire=event_ttl_seconds(),
         )
         return outcome.status
+
+    def _lifecycle(self, event: str, **data: Any) -> None:
+        data = {"event": event, "run_id": str(self.run.run_id), **data}
+        self.emit_protocol("lifecycle", [], data)
+
+    async def _terminal(self, outcome: Outcome) -> None:
+        """The root's last protocol events: the pending interrupts and ``interrupted``, or
+        ``completed``, or ``failed`` (an error, or a cancel); a run replaced by a newer one
+        (``interrupt`` / ``rollback`` strategy) is ``interrupted``, superseded."""
+        if outcome.status == RunStatus.SUCCESS:
+            if not self.paused:
+                self._lifecycle("completed")
+                return
+            seen = {item["interrupt_id"]: item["namespace"] for item in self.protocol.interrupts}
+            for items in self.pending_interrupts.values():
+                for item in items:
+                    interrupt_id, value = item.get("id"), item.get("value")
+                    self.emit_protocol(
+                        "input.requested",
+                        seen.get(interrupt_id, []),
+                        {"interrupt_id": interrupt_id, "payload": value, "value": value},
+                    )
+            self._lifecycle("interrupted")
+        elif outcome.status == RunStatus.INTERRUPTED and await db_threads().arun(self._superseded):
+            self._lifecycle("interrupted", reason="superseded")
+        else:
+            self._lifecycle("failed", error=_failure(outcome), reason=outcome.status)
+
+    def _superseded(self) -> bool:
+        run = self.run
+        return Run.objects.filter(
+            thread_id=run.thread_id,
+            created_at__gt=run.created_at,
+            multitask_strategy__in=(MultitaskStrategy.INTERRUPT, MultitaskStrategy.ROLLBACK),
+        ).exists()
 
     async def _outcome(self, graph_task: asyncio.Future) -> Outcome:
         try:
@@ -160,10 +244,13 @@ class Attempt:
         store = registry().store.for_tenant(run.tenant_id, owner=self.principal.identity)
         async with registry().graph(run.graph_id, config, checkpointer=saver, store=store) as graph:
             self.graph = graph
+            modes = graph_modes(kwargs.get("stream_mode") or ["values"])
+            if self.protocol is not None:
+                modes = sorted({*modes, *PROTOCOL_MODES})
             options = {
                 "config": config,
                 "context": kwargs.get("context") or None,
-                "stream_mode": graph_modes(kwargs.get("stream_mode") or ["values"]),
+                "stream_mode": modes,
                 "subgraphs": True,
                 "interrupt_before": kwargs.get("interrupt_before"),
                 "interrupt_after": kwargs.get("interrupt_after"),
@@ -183,9 +270,11 @@ class Attempt:
     def _chunk(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
         if not namespace and mode == "values" and self.stop_reason == "shutdown":
             raise StepBoundary  # a root values chunk closes a step
-        if namespace and not self.kwargs.get("subgraphs"):
-            return
-        self.translator.chunk(namespace, mode, data)
+        if self.protocol is not None:
+            self.protocol.chunk(namespace, mode, data)
+        if not namespace or self.kwargs.get("subgraphs"):
+            self.translator.chunk(namespace, mode, data)
+        self.flush()
 
     async def _stream_events(self, graph, graph_input: Any, options: dict[str, Any]) -> None:
         """``events`` mode: LangChain's astream_events, which also carries the other modes'
@@ -199,6 +288,7 @@ class Attempt:
                 self._chunk(*event["data"]["chunk"])
                 continue
             self.emit("events", event)
+            self.flush()
 
     def _config(self) -> dict[str, Any]:
         """The run's RunnableConfig: its stored config (layered over the assistant's at
@@ -302,6 +392,7 @@ class Attempt:
         values, interrupts, has_next = services.UNSET, {}, False
         if not self.kwargs.get("temporary"):
             values, interrupts, has_next = await self._final_state()
+        self.pending_interrupts, self.paused = interrupts, has_next
         return await db_threads().arun(
             services.run_finish,
             run=self.run,
@@ -326,6 +417,13 @@ class Attempt:
         # them) leave ``next`` empty, yet the thread still has a step to finish.
         pending = bool(snapshot.next or snapshot.tasks)
         return to_jsonable(snapshot.values), interrupts_by_task(snapshot), pending
+
+
+def _failure(outcome: Outcome) -> str:
+    """What a protocol ``failed`` event says: ``"<Type>: <message>"``, or ``cancelled``."""
+    if outcome.error is None:
+        return "cancelled"
+    return f"{outcome.error['error']}: {outcome.error['message']}"
 
 
 def _command(command: dict[str, Any]) -> Command:

@@ -18,13 +18,15 @@ import time
 import weakref
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import redis
 import redis.asyncio
 from django.conf import settings
 
 KEY_PREFIX = "agentserver:stream:"
+# Beside each numbered stream, a hash with its counter ("seq") and replay start ("start").
+SEQ_PREFIX = "agentserver:seq:"
 DEFAULT_MAXLEN = 100_000
 # Events returned by one read at most; callers read again after the last id they got, so a
 # replay of a long stream arrives in bounded batches.
@@ -39,6 +41,26 @@ class Event(NamedTuple):
     data: bytes  # one line of JSON, encoded by the caller with apps.core.encoding.dumps
 
 
+class Numbered(NamedTuple):
+    """Entries for a numbered stream: each gets the stream's next sequence number ``n`` as its
+    id ``"<n>-0"``, so readers on any connection see the same numbers. ``run_start`` is the
+    index of the entry that starts a run (recorded as the stream's replay start), or None."""
+
+    stream: str
+    entries: Sequence[tuple[str, bytes]]  # (event, data)
+    run_start: int | None = None
+
+
+class SeqInfo(NamedTuple):
+    last: int  # the newest sequence number given out (0: none yet)
+    run_start: int  # the number of the latest run's first entry (0: no run yet)
+    first: int  # the oldest number still kept (0: the stream is empty or gone)
+
+
+def seq_id(seq: int) -> str:
+    return f"{seq}-0"
+
+
 class EventLog(Protocol):
     def append(self, stream: str, event: str, data: bytes) -> str:
         """Add an event (sync, thread-safe); return its id."""
@@ -50,10 +72,19 @@ class EventLog(Protocol):
         ...
 
     def append_all(
-        self, entries: Sequence[tuple[str, str, bytes]], *, expire: int | None = None
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        *,
+        expire: int | None = None,
+        numbered: Numbered | None = None,
     ) -> list[str]:
-        """Append ``(stream, event, data)`` entries in order, then (with ``expire``) set every
-        touched stream to expire after that many seconds; one round trip on Redis."""
+        """Append ``(stream, event, data)`` entries in order, then the ``numbered`` ones, then
+        (with ``expire``) set every touched stream to expire after that many seconds; one
+        round trip on Redis. A numbered stream without ``expire`` is kept until told."""
+        ...
+
+    async def seq_info(self, stream: str) -> SeqInfo:
+        """Where a numbered stream stands."""
         ...
 
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
@@ -90,14 +121,20 @@ def configured_maxlen() -> int:
     return getattr(settings, "AGENTSERVER_EVENTLOG_MAXLEN", DEFAULT_MAXLEN)
 
 
+def event_ttl_seconds() -> int:
+    """How long a stream is kept after the last run that wrote to it ended."""
+    return int(getattr(settings, "AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600))
+
+
 class _Stream:
-    __slots__ = ("events", "expires_at", "keys", "last")
+    __slots__ = ("events", "expires_at", "keys", "last", "run_start")
 
     def __init__(self) -> None:
         self.keys: list[tuple[int, int]] = []  # id_key of each event, for bisect
         self.events: list[Event] = []
         self.last = (0, 0)  # survives trimming, so ids keep increasing
         self.expires_at: float | None = None
+        self.run_start = 0  # numbered streams: the sequence number of the latest run's start
 
 
 def _wake(futures: set[asyncio.Future]) -> None:
@@ -134,41 +171,72 @@ class InMemoryEventLog:
         self._waiters: dict[str, dict[asyncio.AbstractEventLoop, set[asyncio.Future]]] = {}
 
     def append(self, stream: str, event: str, data: bytes) -> str:
-        with self._lock:
-            entry = self._live(stream)
-            if entry is None:
-                entry = self._streams[stream] = _Stream()
-            # Like Redis: never behind the previous id, even if the wall clock steps back.
-            ms = max(self._clock(), entry.last[0])
-            key = (ms, entry.last[1] + 1) if ms == entry.last[0] else (ms, 0)
-            appended = Event(f"{key[0]}-{key[1]}", event, data)
-            entry.keys.append(key)
-            entry.events.append(appended)
-            entry.last = key
-            excess = len(entry.keys) - self.maxlen
-            if excess >= self._trim_slack:
-                del entry.keys[:excess], entry.events[:excess]
-            waiting = self._waiters.pop(stream, None)
-        if waiting:
-            for loop, futures in waiting.items():
-                with contextlib.suppress(RuntimeError):  # a closed loop: its readers are gone
-                    loop.call_soon_threadsafe(_wake, futures)
-        return appended.id
+        return self.append_all([(stream, event, data)])[0]
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         return self.append(stream, event, data)
 
     def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
-        return [self.append(stream, event, data) for stream in streams]
+        return self.append_all([(stream, event, data) for stream in streams])
 
     def append_all(
-        self, entries: Sequence[tuple[str, str, bytes]], *, expire: int | None = None
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        *,
+        expire: int | None = None,
+        numbered: Numbered | None = None,
     ) -> list[str]:
-        ids = [self.append(stream, event, data) for stream, event, data in entries]
-        if expire is not None:
-            for stream in dict.fromkeys(stream for stream, _, _ in entries):
-                self.expire(stream, expire)
+        ids, touched = [], {}
+        with self._lock:
+            for stream, event, data in entries:
+                entry = touched[stream] = self._entry(stream)
+                # Like Redis: never behind the previous id, even if the wall clock steps back.
+                ms = max(self._clock(), entry.last[0])
+                key = (ms, entry.last[1] + 1) if ms == entry.last[0] else (ms, 0)
+                ids.append(self._add(entry, key, event, data))
+            if numbered is not None:
+                entry = touched[numbered.stream] = self._entry(numbered.stream)
+                entry.expires_at = None  # kept while runs write to it, like PERSIST on Redis
+                for index, (event, data) in enumerate(numbered.entries):
+                    key = (entry.last[0] + 1, 0)
+                    self._add(entry, key, event, data)
+                    if index == numbered.run_start:
+                        entry.run_start = key[0]
+            if expire is not None:
+                deadline = self._monotonic() + expire
+                for stream, entry in touched.items():
+                    entry.expires_at = deadline
+                    heapq.heappush(self._expiries, (deadline, stream))
+            waiting = [self._waiters.pop(stream, None) for stream in touched]
+        for by_loop in waiting:
+            for loop, futures in (by_loop or {}).items():
+                with contextlib.suppress(RuntimeError):  # a closed loop: its readers are gone
+                    loop.call_soon_threadsafe(_wake, futures)
         return ids
+
+    async def seq_info(self, stream: str) -> SeqInfo:
+        with self._lock:
+            entry = self._live(stream)
+            if entry is None:
+                return SeqInfo(0, 0, 0)
+            first = entry.keys[0][0] if entry.keys else 0
+            return SeqInfo(entry.last[0], entry.run_start, first)
+
+    def _entry(self, stream: str) -> _Stream:
+        entry = self._live(stream)
+        if entry is None:
+            entry = self._streams[stream] = _Stream()
+        return entry
+
+    def _add(self, entry: _Stream, key: tuple[int, int], event: str, data: bytes) -> str:
+        appended = Event(f"{key[0]}-{key[1]}", event, data)
+        entry.keys.append(key)
+        entry.events.append(appended)
+        entry.last = key
+        excess = len(entry.keys) - self.maxlen
+        if excess >= self._trim_slack:
+            del entry.keys[:excess], entry.events[:excess]
+        return appended.id
 
     async def read(self, stream: str, *, after: str, timeout: float) -> list[Event]:
         after_key = id_key(after)
@@ -241,6 +309,32 @@ class InMemoryEventLog:
                 del self._waiters[stream]
 
 
+# KEYS: the stream, its hash. ARGV: maxlen, the run-start index (1-based, 0: none), the TTL in
+# seconds (0: keep), then event/data pairs. Entries get ids "<n>-0" from the hash's counter;
+# a counter lost while the stream survived restarts after the stream's newest id. Returns the
+# first number given out.
+_APPEND_NUMBERED = """
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+if seq == 0 then
+  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if newest[1] then seq = tonumber(string.match(newest[1][1], '^(%d+)')) end
+end
+local first = seq + 1
+local start = tonumber(ARGV[2])
+for i = 4, #ARGV, 2 do
+  seq = seq + 1
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', ARGV[i], 'd', ARGV[i + 1])
+  if (i - 2) / 2 == start then redis.call('HSET', KEYS[2], 'start', seq) end
+end
+redis.call('HSET', KEYS[2], 'seq', seq)
+local ttl = tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
+end
+return first
+"""
+
+
 class _OnLoop:
     """What a RedisEventLog keeps per event loop: its client and the XREADs in flight."""
 
@@ -277,6 +371,7 @@ class RedisEventLog:
         self.url = url
         self.maxlen = maxlen or configured_maxlen()
         self._client = redis.Redis.from_url(url, **self.CLIENT_OPTIONS)
+        self._append_numbered = self._client.register_script(_APPEND_NUMBERED)
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop] = (
             weakref.WeakKeyDictionary()
         )
@@ -296,16 +391,35 @@ class RedisEventLog:
         return self.append_all([(stream, event, data) for stream in streams])
 
     def append_all(
-        self, entries: Sequence[tuple[str, str, bytes]], *, expire: int | None = None
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        *,
+        expire: int | None = None,
+        numbered: Numbered | None = None,
     ) -> list[str]:
         pipe = self._client.pipeline(transaction=False)
         for stream, event, data in entries:
             fields = {"e": event, "d": data}
             pipe.xadd(KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True)
+        if numbered is not None and numbered.entries:
+            start = 0 if numbered.run_start is None else numbered.run_start + 1
+            args: list[Any] = [self.maxlen, start, expire or 0]
+            for event, data in numbered.entries:
+                args += [event, data]
+            keys = [KEY_PREFIX + numbered.stream, SEQ_PREFIX + numbered.stream]
+            self._append_numbered(keys=keys, args=args, client=pipe)
         if expire is not None:
             for stream in dict.fromkeys(stream for stream, _, _ in entries):
                 pipe.expire(KEY_PREFIX + stream, expire)
         return [event_id.decode() for event_id in pipe.execute()[: len(entries)]]
+
+    async def seq_info(self, stream: str) -> SeqInfo:
+        pipe = self._on_loop().client.pipeline(transaction=False)
+        pipe.hmget(SEQ_PREFIX + stream, "seq", "start")
+        pipe.xrange(KEY_PREFIX + stream, count=1)
+        (last, start), oldest = await pipe.execute()
+        first = id_key(oldest[0][0].decode())[0] if oldest else 0
+        return SeqInfo(int(last or 0), int(start or 0), first)
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         fields = {"e": event, "d": data}
@@ -360,7 +474,7 @@ class RedisEventLog:
         self._client.expire(KEY_PREFIX + stream, seconds)
 
     def delete(self, stream: str) -> None:
-        self._client.delete(KEY_PREFIX + stream)
+        self._client.delete(KEY_PREFIX + stream, SEQ_PREFIX + stream)
 
     def close(self) -> None:
         """Close the sync pool (the async clients close with :meth:`aclose` on their loop)."""

@@ -1,4 +1,4 @@
-"""The event log's stream names: one per run, one per run's result, one per thread."""
+"""The event log's stream names: per run, per run result, and per thread (legacy and protocol)."""
 
 from __future__ import annotations
 
@@ -20,3 +20,9 @@ def thread_stream(thread_id: uuid.UUID | str) -> str:
     """Everything on a thread across its runs (each run's events, run ends, state updates):
     what the thread join stream follows."""
     return f"thread:{thread_id}"
+
+
+def thread_events_stream(thread_id: uuid.UUID | str) -> str:
+    """The thread's protocol events (docs/thread-protocol.md), numbered per thread: what the
+    thread-centric streams (``/threads/{id}/stream/events``, the websocket) replay and follow."""
+    return f"thread:{thread_id}:events"

@@ -16,8 +16,9 @@ from apps.core.encoding import dumps, to_jsonable
 from apps.core.errors import BadRequest, Conflict, NotFound
 from apps.core.reserved import clean_metadata
 from apps.graphs.registry import registry
-from apps.streams.eventlog import event_log
-from apps.streams.names import thread_stream
+from apps.streams.eventlog import Numbered, event_log, event_ttl_seconds
+from apps.streams.names import thread_events_stream, thread_stream
+from apps.streams.protocol import stored_event
 from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus, TtlStrategy
 from apps.threads.state import (
@@ -133,6 +134,9 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
         raise NotFound(f"Thread {thread_id} not found")
     checkpointer().delete_thread(str(thread_id))
     Thread.objects.filter(thread_id=thread_id).delete()
+    log = event_log()
+    for stream in (thread_stream(thread_id), thread_events_stream(thread_id)):
+        log.delete(stream)
 
 
 def threads_delete_for_assistant(*, principal: Principal, assistant_id: uuid.UUID) -> int:
@@ -214,9 +218,14 @@ def thread_update_state(
             except (InvalidUpdateError, ValueError, KeyError, TypeError) as exc:
                 raise BadRequest(f"Invalid state update: {exc}") from None
             snapshot = await _refresh_thread_state(thread, graph)
-        # Followers of the thread join stream see the new state.
         event = {"state": snapshot_json(snapshot), "thread_id": str(thread.thread_id)}
-        event_log().append(thread_stream(thread.thread_id), "state_update", dumps(event))
+        # Followers of the thread join stream and of its protocol events see the new state.
+        new_values = stored_event("values", [], event["state"]["values"] or {})
+        event_log().append_all(
+            [(thread_stream(thread.thread_id), "state_update", dumps(event))],
+            numbered=Numbered(thread_events_stream(thread.thread_id), [new_values]),
+            expire=event_ttl_seconds(),
+        )
         return new_config["configurable"]
 
     configurable = async_to_sync(update)()

@@ -13,5 +13,4 @@ urlpatterns = [
     path("threads/<str:thread_id>/state/checkpoint", views.ThreadStateAtCheckpointView.as_view()),
     path("threads/<str:thread_id>/state/<str:checkpoint_id>", views.ThreadStateAtIdView.as_view()),
     path("threads/<str:thread_id>/history", views.ThreadHistoryView.as_view()),
-    path("threads/<str:thread_id>/stream", views.thread_join_stream),
 ]

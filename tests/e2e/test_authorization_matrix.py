@@ -44,6 +44,8 @@ KINDS: dict[str, dict[str, int | str]] = {
     # operator actions on assistants (deploy / configure): owners and admins only
     "deploy": {"owner": OK, "member": 403, "viewer": 403, "outsider": OK, "anonymous": 401},
     "configure": {"owner": OK, "member": 403, "viewer": 403, "outsider": 404, "anonymous": 401},
+    # protocol commands: refusals are error envelopes in a 200 (reference §6.1)
+    "command": {"owner": OK, "member": OK, "viewer": OK, "outsider": OK, "anonymous": 401},
 }
 
 
@@ -148,6 +150,21 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "threads/<str:thread_id>/stream"): Case(
         "read", W("/threads/{w.thread}/stream"), forever=True
+    ),
+    # the thread-centric protocol
+    ("POST", "threads/<str:thread_id>/stream"): Case(
+        "read", W("/threads/{w.thread}/stream"), lambda w: {"channels": ["values"]}, forever=True
+    ),
+    ("POST", "threads/<str:thread_id>/stream/events"): Case(
+        "read",
+        W("/threads/{w.thread}/stream/events"),
+        lambda w: {"channels": ["values"]},
+        forever=True,
+    ),
+    ("POST", "threads/<str:thread_id>/commands"): Case(
+        "command",
+        W("/threads/{w.thread}/commands"),
+        lambda w: {"id": 1, "method": "run.start", "params": RUN},
     ),
     # runs
     ("GET", "threads/<str:thread_id>/runs"): Case("read", W("/threads/{w.thread}/runs")),

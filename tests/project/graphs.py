@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import time
+import uuid
 from typing import Annotated
 
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.messages import AnyMessage
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessageChunk, AnyMessage, ToolMessage
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
 from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
@@ -215,3 +220,75 @@ _whoami = StateGraph(WhoState)
 _whoami.add_node("remember_me", remember_me)
 _whoami.add_edge(START, "remember_me")
 whoami = _whoami.compile()
+
+
+@tool
+def lookup(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+class ResearchModel(GenericFakeChatModel):
+    """Streams "Let me look that up." word by word and then a ``lookup`` call in two slices,
+    under its own (provider) message id; after the tool answered, streams the answer."""
+
+    messages: object = iter(())
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        message_id = f"msg-{uuid.uuid4().hex[:12]}"
+        answered = isinstance(messages[-1], ToolMessage)
+        text = f"The weather: {messages[-1].content}." if answered else "Let me look that up."
+        for position, word in enumerate(text.split(" ")):
+            piece = word if position == 0 else f" {word}"
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece, id=message_id))
+        if answered:
+            return
+        args = json.dumps({"city": "Paris"})
+        for piece, first in ((args[:6], True), (args[6:], False)):
+            call = {
+                "id": "call-lookup-1" if first else None,
+                "name": "lookup" if first else None,
+                "args": piece,
+                "index": 0,
+            }
+            chunk = AIMessageChunk(content="", id=message_id, tool_call_chunks=[call])
+            yield ChatGenerationChunk(message=chunk)
+
+
+research_model = ResearchModel()
+
+
+def research(state: MessagesState) -> dict:
+    return {"messages": [research_model.invoke(state["messages"])]}
+
+
+_researcher = StateGraph(MessagesState)
+_researcher.add_node("model", research)
+_researcher.add_node("tools", ToolNode([lookup]))
+_researcher.add_edge(START, "model")
+_researcher.add_conditional_edges("model", tools_condition)
+_researcher.add_edge("tools", "model")
+researcher = _researcher.compile()
+
+# The researcher as a subgraph: its messages and tool calls stream at its namespace.
+_team = StateGraph(MessagesState)
+_team.add_node("researcher", researcher)
+_team.add_edge(START, "researcher")
+team = _team.compile()
+
+
+def report_progress(state: InnerState) -> dict:
+    writer = get_stream_writer()
+    for percent in (25, 50, 100):
+        writer({"name": "progress", "payload": {"percent": percent}})
+    writer({"note": "unnamed"})
+    return {"steps": ["progress"]}
+
+
+_progress = StateGraph(InnerState)
+_progress.add_node("report_progress", report_progress)
+_progress.add_edge(START, "report_progress")
+progress = _progress.compile()

@@ -1,0 +1,306 @@
+"""The thread-centric protocol over a websocket (docs/thread-protocol.md §1.3):
+``ws://<host>/threads/{id}/stream/events``.
+
+One socket serves one thread: subscriptions (each replays from its ``since`` and then follows
+live events), and the same commands as ``POST /threads/{id}/commands``. A pump task reads the
+thread's numbered stream after a cursor and sends each live event once when any subscription
+wants it; the event log's blocking read is the doorbell, so no channel layer carries events.
+Commands run in the receive loop, never in the pump, so a slow command does not hold up
+delivery.
+
+Authentication happens before anything is sent: with the handshake's headers when they carry
+credentials, else with a first frame ``{"id": n, "method": "auth", "params": {"headers": {...}}}``
+(or ``{"api_key": "..."}``) within ``AUTH_TIMEOUT`` seconds. Refusals close the socket with
+4401 (unauthenticated), 4403 (forbidden) or 4404 (the thread is someone else's). A thread that
+does not exist yet is accepted (its first ``run.start`` creates it) and checked again before
+its first event goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.handlers.asgi import ASGIRequest
+
+from apps.core.dbthreads import db_threads
+from apps.core.errors import ApiError, NotFound
+from apps.tenancy.authentication import aauthenticate, auth_disabled
+from apps.tenancy.principal import Principal
+from apps.threads.models import Thread
+
+from . import commands, protocol
+from .eventlog import event_log, id_key, seq_id
+from .following import start, thread_readable
+from .names import thread_events_stream
+
+logger = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 10.0
+HEARTBEAT_SECONDS = 15.0
+MAX_FRAME_BYTES = 256 * 1024
+RATE_PER_SECOND = 10.0
+RATE_BURST = 30.0
+# A client still over the rate limit this long after it was first refused is closed (4429).
+RATE_CLOSE_AFTER = 3.0
+CREDENTIAL_HEADERS = (b"x-api-key", b"authorization")
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+
+
+class TokenBucket:
+    """``rate`` frames a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: float, clock=time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.stamp = burst, clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class ThreadStreamConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.principal: Principal | None = None
+        self.visible = False  # the thread exists and the principal may read it
+        self.subscriptions: dict[str, tuple[protocol.Subscription, int]] = {}  # id: (filter, after)
+        self.cursor: str | None = None  # the pump has handled every event up to this id
+        self.delivery = asyncio.Lock()  # held while the pump sends a batch or a replay is sent
+        self.pump: asyncio.Task | None = None
+        self.auth_timer: asyncio.Task | None = None
+        self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
+        self.limited_since: float | None = None
+        self.next_subscription = 1
+        self.last_sent = time.monotonic()
+        self.stream = ""
+        await self.accept()
+        try:
+            self.thread_id = uuid.UUID(str(self.scope["url_route"]["kwargs"]["thread_id"]))
+        except ValueError:
+            await self.close(code=4404)
+            return
+        self.stream = thread_events_stream(self.thread_id)
+        if auth_disabled() or self._has_credentials(self.scope["headers"]):
+            await self._authenticate(self.scope["headers"], id=None)
+        else:
+            self.auth_timer = asyncio.ensure_future(self._auth_deadline())
+
+    async def disconnect(self, code: int) -> None:
+        for task in (self.pump, self.auth_timer):
+            if task is not None:
+                task.cancel()
+
+    # --- receiving ------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self._within_rate():
+            return
+        if text_data is None:
+            await self._reply(protocol.error(None, "invalid_argument", "Send JSON text frames"))
+            return
+        if len(text_data) > MAX_FRAME_BYTES:
+            message = f"Frames are limited to {MAX_FRAME_BYTES} bytes"
+            await self._reply(protocol.error(None, "invalid_argument", message))
+            return
+        try:
+            frame = orjson.loads(text_data)
+            command = protocol.command(frame)
+        except orjson.JSONDecodeError as exc:
+            await self._reply(protocol.error(None, "invalid_argument", f"Invalid JSON: {exc}"))
+            return
+        except protocol.ProtocolError as exc:
+            await self._reply(protocol.error(exc.id, exc.code, exc.message))
+            return
+        if self.principal is None:
+            await self._first_frame(command)
+            return
+        if command.method == "auth":
+            await self._reply(protocol.success(command.id, {}))
+        elif command.method == "subscription.subscribe":
+            await self._subscribe(command)
+        elif command.method == "subscription.unsubscribe":
+            await self._unsubscribe(command)
+        else:
+            await self._reply(await commands.execute(self.principal, self.thread_id, command))
+
+    async def _within_rate(self) -> bool:
+        if self.bucket.take():
+            self.limited_since = None
+            return True
+        now = time.monotonic()
+        if self.limited_since is None:
+            self.limited_since = now
+        elif now - self.limited_since >= RATE_CLOSE_AFTER:
+            await self.close(code=4429)
+            return False
+        message = f"Too many frames: at most {RATE_PER_SECOND:g} a second; this one was dropped"
+        await self._reply(protocol.error(None, "rate_limited", message))
+        return False
+
+    # --- authentication -------------------------------------------------------------------
+
+    @staticmethod
+    def _has_credentials(headers: list[tuple[bytes, bytes]]) -> bool:
+        return any(name.lower() in CREDENTIAL_HEADERS for name, _ in headers)
+
+    async def _first_frame(self, command: protocol.Command) -> None:
+        if command.method != "auth":
+            await self.close(code=4401)
+            return
+        params = command.params
+        headers = params.get("headers") or {}
+        if "api_key" in params:
+            headers = {**headers, "x-api-key": params["api_key"]}
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            await self.close(code=4401)
+            return
+        extra = [(k.lower().encode("latin-1", "replace"), v.encode()) for k, v in headers.items()]
+        await self._authenticate([*self.scope["headers"], *extra], id=command.id)
+
+    async def _authenticate(self, headers: list[tuple[bytes, bytes]], *, id: int | None) -> None:
+        scope = {**self.scope, "type": "http", "method": "GET", "headers": headers}
+        request = ASGIRequest(scope, io.BytesIO())
+        try:
+            principal = await aauthenticate(request)
+            self.visible = await self._visible(principal)
+        except ApiError as exc:
+            await self.close(code=CLOSE_CODES.get(exc.status_code, 4403))
+            return
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        self.principal = principal
+        if id is not None:
+            await self._reply(protocol.success(id, {}))
+
+    async def _visible(self, principal: Principal) -> bool:
+        """Whether ``principal`` may read the thread: True; False while the thread does not
+        exist yet (a client that mints its id starts the first run over the socket); NotFound
+        when it exists and is not theirs."""
+        try:
+            await thread_readable(principal, self.thread_id)
+        except NotFound:
+            if await db_threads().arun(Thread.objects.filter(pk=self.thread_id).exists):
+                raise
+            return False
+        return True
+
+    async def _auth_deadline(self) -> None:
+        await asyncio.sleep(AUTH_TIMEOUT)
+        if self.principal is None:
+            await self.close(code=4401)
+
+    # --- subscriptions --------------------------------------------------------------------
+
+    async def _subscribe(self, command: protocol.Command) -> None:
+        try:
+            subscription = protocol.subscription(command.params)
+        except protocol.ProtocolError as exc:
+            await self._reply(protocol.error(command.id, exc.code, exc.message))
+            return
+        log = event_log()
+        after, gap = await start(log, self.stream, subscription.since)
+        async with self.delivery:
+            if self.cursor is None:
+                self.cursor = seq_id((await log.seq_info(self.stream)).last)
+            replay = await self._replay(subscription, after, until=self.cursor)
+            subscription_id = f"sub-{self.next_subscription}"
+            self.next_subscription += 1
+            # Live events after the cursor come from the pump; a ``since`` ahead of it
+            # skips what the pump has not read yet.
+            start_after = max(_seq(after), _seq(self.cursor))
+            self.subscriptions[subscription_id] = (subscription, start_after)
+            result = {"subscription_id": subscription_id, "replayed_events": len(replay)}
+            await self._reply(protocol.success(command.id, result))
+            if gap:
+                message = "Events after since are no longer kept; resuming"
+                await self._reply(protocol.error(None, "resume_gap", message))
+            for event in replay:
+                await self._send(protocol.envelope(event))
+        if self.pump is None:
+            self.pump = asyncio.ensure_future(self._pump())
+
+    async def _replay(self, subscription: protocol.Subscription, after: str, *, until: str):
+        """The kept events in (``after``, ``until``] that ``subscription`` wants."""
+        log, events, last = event_log(), [], id_key(until)
+        while id_key(after) < last:
+            batch = await log.read(self.stream, after=after, timeout=0)
+            if not batch:
+                break
+            for event in batch:
+                if id_key(event.id) > last:
+                    return events
+                if subscription.matches(event.event):
+                    events.append(event)
+            after = batch[-1].id
+        return events
+
+    async def _unsubscribe(self, command: protocol.Command) -> None:
+        subscription_id = command.params.get("subscription_id")
+        if self.subscriptions.pop(subscription_id, None) is None:
+            message = f"No subscription {str(subscription_id)[:64]!r} on this socket"
+            await self._reply(protocol.error(command.id, "no_such_subscription", message))
+            return
+        await self._reply(protocol.success(command.id, {}))
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        """Send live events, each once, when any subscription wants it; heartbeats between."""
+        log = event_log()
+        try:
+            while True:
+                wait = max(0.0, self.last_sent + HEARTBEAT_SECONDS - time.monotonic())
+                events = await log.read(self.stream, after=self.cursor, timeout=wait)
+                if events and not self.visible:
+                    # The thread appeared after the socket opened: is it the caller's?
+                    try:
+                        self.visible = await self._visible(self.principal)
+                    except ApiError:
+                        await self.close(code=4404)
+                        return
+                async with self.delivery:
+                    for event in events:
+                        self.cursor = event.id
+                        seq = protocol.seq_of(event)
+                        if any(
+                            seq > after and subscription.matches(event.event)
+                            for subscription, after in self.subscriptions.values()
+                        ):
+                            await self._send(protocol.envelope(event))
+                if time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
+                    await self._send(orjson.dumps({"type": "heartbeat", "ts": _now_ms()}))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("websocket pump of thread %s failed", self.thread_id)
+            await self.close(code=1011)
+
+    async def _reply(self, reply: dict[str, Any]) -> None:
+        await self._send(orjson.dumps(reply))
+
+    async def _send(self, frame: bytes) -> None:
+        self.last_sent = time.monotonic()
+        with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
+            await self.send(text_data=frame.decode())
+
+
+def _seq(event_id: str) -> int:
+    return id_key(event_id)[0]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

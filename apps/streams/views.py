@@ -1,0 +1,88 @@
+"""The thread-centric protocol over HTTP (docs/thread-protocol.md §1.1, §1.2): commands, and
+an SSE stream of the thread's events that follows every run until the client leaves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from apps.core.asyncviews import async_api
+from apps.core.errors import BadRequest
+from apps.core.params import path_uuid
+from apps.threads.views import thread_join_stream
+
+from . import commands, protocol
+from .eventlog import event_log
+from .following import start, thread_readable
+from .names import thread_events_stream
+from .sse import event_stream_response, tail
+
+CONNECTED = b": connected\r\n\r\n"
+
+
+def _json(request: HttpRequest) -> object:
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise protocol.ProtocolError(f"Invalid JSON body: {exc}") from None
+
+
+@async_api("POST")
+async def thread_commands(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """``POST /threads/{id}/commands``: one command; 200 with its success or error envelope,
+    400 with an error envelope when the body is not a command at all."""
+    thread_uuid = path_uuid(thread_id, "thread")
+    try:
+        command = protocol.command(_json(request))
+    except protocol.ProtocolError as exc:
+        return JsonResponse(protocol.error(exc.id, exc.code, exc.message), status=400)
+    return JsonResponse(await commands.execute(request.principal, thread_uuid, command))
+
+
+@async_api("POST")
+async def thread_stream_events(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """``POST /threads/{id}/stream/events``: the thread's events that pass the body's filter,
+    from ``since`` (or the latest run's start), then live across runs, as SSE."""
+    thread_uuid = path_uuid(thread_id, "thread")
+    try:
+        subscription = protocol.subscription(_json(request))
+    except protocol.ProtocolError as exc:
+        raise BadRequest(exc.message) from None
+    await thread_readable(request.principal, thread_uuid)
+    return event_stream_response(_frames(thread_events_stream(thread_uuid), subscription))
+
+
+async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIterator[bytes]:
+    # Headers and a first line at once: the Python client gives up on a stream whose
+    # response has not started within 5 s, and a queued run may write nothing for longer.
+    yield CONNECTED
+    log = event_log()
+    after, gap = await start(log, stream, subscription.since)
+    if gap:
+        yield _error_frame("resume_gap", "Events after since are no longer kept; resuming")
+    async for frame in tail(
+        stream,
+        after=after,
+        with_ids=True,
+        passes=subscription.matches,
+        render=protocol.sse_frame,
+        forever=True,
+        log=log,
+    ):
+        yield frame
+
+
+def _error_frame(code: str, message: str) -> bytes:
+    data = orjson.dumps(protocol.error(None, code, message))
+    return b"event: error\r\ndata: " + data + b"\r\n\r\n"
+
+
+@async_api("GET", "POST")
+async def thread_stream(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """``/threads/{id}/stream``: ``GET`` is the thread join stream (reference §5.6), ``POST``
+    the protocol's event stream (its README's path)."""
+    if request.method == "GET":
+        return await thread_join_stream(request, thread_id)
+    return await thread_stream_events(request, thread_id)

@@ -1,0 +1,90 @@
+"""Numbered streams: per-stream sequence numbers as ids, the latest run's replay start, and
+the oldest number kept, on both event logs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+
+from apps.streams.eventlog import InMemoryEventLog, Numbered, SeqInfo, seq_id
+
+
+def numbered(stream: str, count: int, *, run_start: int | None = None) -> Numbered:
+    return Numbered(stream, [(f"values|n{n}", b'{"n":%d}' % n) for n in range(count)], run_start)
+
+
+async def test_entries_are_numbered_one_two_three_across_appends(log, stream):
+    log.append_all([], numbered=numbered(stream, 2))
+    log.append_all([], numbered=numbered(stream, 3))
+    events = await log.read(stream, after="0", timeout=0)
+    assert [event.id for event in events] == [seq_id(n) for n in range(1, 6)]
+    assert events[0].event == "values|n0" and events[0].data == b'{"n":0}'
+    assert (await log.seq_info(stream)) == SeqInfo(last=5, run_start=0, first=1)
+
+
+async def test_reading_after_a_number_resumes_right_after_it(log, stream):
+    log.append_all([], numbered=numbered(stream, 10))
+    events = await log.read(stream, after=seq_id(7), timeout=0)
+    assert [event.id for event in events] == ["8-0", "9-0", "10-0"]
+
+
+async def test_the_entry_that_starts_a_run_is_remembered_as_the_replay_start(log, stream):
+    log.append_all([], numbered=numbered(stream, 3, run_start=0))
+    log.append_all([], numbered=numbered(stream, 4, run_start=1))
+    assert (await log.seq_info(stream)).run_start == 5
+
+
+async def test_plain_entries_and_numbered_ones_go_out_together(log, stream):
+    other = f"{stream}-plain"
+    ids = log.append_all([(other, "end", b"{}")], numbered=numbered(stream, 1))
+    assert len(ids) == 1 and (await log.read(other, after="0", timeout=0))[0].id == ids[0]
+    assert (await log.read(stream, after="0", timeout=0))[0].id == "1-0"
+    log.delete(other)
+
+
+async def test_a_blocked_reader_wakes_on_a_numbered_append(log, stream):
+    reader = asyncio.ensure_future(log.read(stream, after="0", timeout=5))
+    await asyncio.sleep(0)
+    await asyncio.to_thread(log.append_all, [], numbered=numbered(stream, 1))
+    assert [event.id for event in await reader] == ["1-0"]
+
+
+async def test_an_unknown_stream_stands_at_zero(log, stream):
+    assert (await log.seq_info(stream)) == SeqInfo(0, 0, 0)
+
+
+async def test_trimming_moves_the_oldest_kept_number_forward():
+    log = InMemoryEventLog(maxlen=10)
+    log.append_all([], numbered=numbered("s", 25))
+    info = await log.seq_info("s")
+    assert info.last == 25 and 1 < info.first <= 16
+
+
+@pytest.fixture
+def redis_stream(redis_log) -> Iterator[str]:
+    name = f"test-{uuid4().hex}"
+    yield name
+    redis_log.delete(name)
+
+
+async def test_a_lost_counter_restarts_after_the_newest_entry(redis_log, redis_admin, redis_stream):
+    stream = redis_stream
+    redis_log.append_all([], numbered=numbered(stream, 3))
+    redis_admin.delete(f"agentserver:seq:{stream}")
+    redis_log.append_all([], numbered=numbered(stream, 1))
+    events = await redis_log.read(stream, after="0", timeout=0)
+    assert [event.id for event in events] == ["1-0", "2-0", "3-0", "4-0"]
+
+
+async def test_a_numbered_stream_is_kept_while_written_and_expires_after_its_run(
+    redis_log, redis_admin, redis_stream
+):
+    stream = redis_stream
+    redis_log.append_all([], numbered=numbered(stream, 1), expire=60)
+    assert 0 < redis_admin.ttl(f"agentserver:stream:{stream}") <= 60
+    redis_log.append_all([], numbered=numbered(stream, 1))
+    assert redis_admin.ttl(f"agentserver:stream:{stream}") == -1
+    assert redis_admin.ttl(f"agentserver:seq:{stream}") == -1
