@@ -23,4 +23,5 @@ urlpatterns = [
     path("", include("apps.memory.urls")),
     path("", include("apps.crons.urls")),
     path("", include("apps.runs.urls")),
+    path("", include("apps.streams.urls")),
 ]
