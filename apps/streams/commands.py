@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from rest_framework.exceptions import ValidationError
 
 from apps.core.dbthreads import db_threads
@@ -28,7 +29,7 @@ from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus
 from apps.threads.selectors import thread_get
 
-from .eventlog import event_log
+from .eventlog import event_log, seq_id
 from .names import thread_events_stream
 from .protocol import Command, ProtocolError, error, success
 
@@ -255,8 +256,51 @@ def _active_runs(*, principal: Principal, thread_id: uuid.UUID) -> list[uuid.UUI
     )
 
 
+async def agent_get_tree(
+    principal: Principal, thread_id: uuid.UUID, params: dict[str, Any]
+) -> Result:
+    """The latest run's graph and subgraphs as a tree, each with its lifecycle status (from
+    the run's lifecycle events): ``{"tree": {namespace, status, graph_name, children?}}``."""
+    _only(params, frozenset({"run_id"}), "agent.getTree")
+    scoped = await aauthorize(principal, "threads", "read", {"thread_id": thread_id})
+    await db_threads().arun(thread_get, principal=scoped, thread_id=thread_id)
+    nodes: dict[tuple[str, ...], dict[str, Any]] = {}
+    async for namespace, data in _lifecycle_of_latest_run(thread_id):
+        node = nodes.setdefault(tuple(namespace), {"namespace": namespace})
+        if data.get("graph_name"):
+            node["graph_name"] = data["graph_name"]
+        if data.get("run_id") and not namespace:
+            node["run_id"] = data["run_id"]
+        node["status"] = "running" if data.get("event") == "started" else data.get("event")
+    root = nodes.get(())
+    wanted = params.get("run_id")
+    if root is None or (wanted is not None and root.get("run_id") != str(wanted)):
+        raise ProtocolError("No run of this thread has started yet", code="no_such_run")
+    for key, node in nodes.items():
+        parent = nodes.get(key[:-1]) if key else None
+        if parent is not None:
+            parent.setdefault("children", []).append(node)
+    root.pop("run_id", None)
+    return {"tree": root}, None
+
+
+async def _lifecycle_of_latest_run(thread_id: uuid.UUID):
+    log, stream = event_log(), thread_events_stream(thread_id)
+    info = await log.seq_info(stream)
+    if not info.run_start:
+        return
+    after = seq_id(info.run_start - 1)
+    while batch := await log.read(stream, after=after, timeout=0):
+        for event in batch:
+            channel, *namespace = event.event.split("|")
+            if channel == "lifecycle":
+                yield namespace, orjson.loads(event.data)["data"]
+        after = batch[-1].id
+
+
 HANDLERS: dict[str, Callable[[Principal, uuid.UUID, dict[str, Any]], Awaitable[Result]]] = {
     "run.start": run_start,
     "input.respond": input_respond,
     "run.cancel": run_cancel,
+    "agent.getTree": agent_get_tree,
 }

@@ -121,6 +121,21 @@ async def test_subgraphs_are_discovered_with_their_own_messages(client, transpor
     assert output["messages"][-1]["content"] == "The weather: sunny in Paris."
 
 
+async def test_the_agent_tree_shows_the_latest_run_and_its_subgraphs(client, http_async):
+    async with client.threads.stream(assistant_id="team") as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "Paris?"}]})
+        await thread.output
+    command = {"id": 1, "method": "agent.getTree", "params": {}}
+
+    reply = (await http_async.post(f"/threads/{thread.thread_id}/commands", json=command)).json()
+
+    tree = reply["result"]["tree"]
+    assert (tree["namespace"], tree["graph_name"], tree["status"]) == ([], "team", "completed")
+    [child] = tree["children"]
+    assert (child["graph_name"], child["status"]) == ("researcher", "completed")
+    assert child["namespace"][0].startswith("researcher:")
+
+
 async def test_named_custom_events_reach_their_extension(client, transport):
     async with client.threads.stream(assistant_id="progress", transport=transport) as thread:
         await thread.run.start(input={})
