@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("apps.crons.urls")),
     path("", include("apps.runs.urls")),
     path("", include("apps.streams.urls")),
+    path("", include("apps.ui.urls")),
 ]

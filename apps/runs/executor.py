@@ -202,7 +202,9 @@ class Attempt:
         elif outcome.status == RunStatus.INTERRUPTED and await db_threads().arun(self._superseded):
             self._lifecycle("interrupted", reason="superseded")
         else:
-            self._lifecycle("failed", error=_failure(outcome), reason=outcome.status)
+            cancelled = outcome.status == RunStatus.INTERRUPTED
+            reason = "cancelled" if cancelled else str(outcome.status)
+            self._lifecycle("failed", error=_failure(outcome), reason=reason)
 
     def _superseded(self) -> bool:
         run = self.run

@@ -121,19 +121,25 @@ def configured_maxlen() -> int:
     return getattr(settings, "AGENTSERVER_EVENTLOG_MAXLEN", DEFAULT_MAXLEN)
 
 
+# A numbered stream's counter outlives its events this many times over, so numbers (and event
+# ids) are not given out twice on a thread whose events expired while a client waited on it.
+COUNTER_TTL_FACTOR = 720
+
+
 def event_ttl_seconds() -> int:
     """How long a stream is kept after the last run that wrote to it ended."""
     return int(getattr(settings, "AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600))
 
 
 class _Stream:
-    __slots__ = ("events", "expires_at", "keys", "last", "run_start")
+    __slots__ = ("events", "expires_at", "keys", "last", "numbered", "run_start")
 
     def __init__(self) -> None:
         self.keys: list[tuple[int, int]] = []  # id_key of each event, for bisect
         self.events: list[Event] = []
         self.last = (0, 0)  # survives trimming, so ids keep increasing
         self.expires_at: float | None = None
+        self.numbered = False
         self.run_start = 0  # numbered streams: the sequence number of the latest run's start
 
 
@@ -168,6 +174,8 @@ class InMemoryEventLog:
         self._lock = threading.Lock()
         self._streams: dict[str, _Stream] = {}
         self._expiries: list[tuple[float, str]] = []  # heap; stale entries are skipped
+        # The last number of each numbered stream whose events expired (its counter lives on).
+        self._retired: dict[str, int] = {}
         self._waiters: dict[str, dict[asyncio.AbstractEventLoop, set[asyncio.Future]]] = {}
 
     def append(self, stream: str, event: str, data: bytes) -> str:
@@ -196,6 +204,9 @@ class InMemoryEventLog:
                 ids.append(self._add(entry, key, event, data))
             if numbered is not None:
                 entry = touched[numbered.stream] = self._entry(numbered.stream)
+                if not entry.numbered:  # new, or its events expired: numbers go on
+                    entry.numbered = True
+                    entry.last = (self._retired.pop(numbered.stream, 0), 0)
                 entry.expires_at = None  # kept while runs write to it, like PERSIST on Redis
                 for index, (event, data) in enumerate(numbered.entries):
                     key = (entry.last[0] + 1, 0)
@@ -272,6 +283,7 @@ class InMemoryEventLog:
     def delete(self, stream: str) -> None:
         with self._lock:
             self._streams.pop(stream, None)
+            self._retired.pop(stream, None)
 
     def waiting(self, stream: str) -> int:
         """How many readers are blocked on ``stream`` right now (tests, metrics)."""
@@ -293,6 +305,8 @@ class InMemoryEventLog:
             entry = self._streams.get(name)
             if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
                 del self._streams[name]
+                if entry.numbered:
+                    self._retired[name] = entry.last[0]
         return self._streams.get(stream)
 
     def _unpark(self, stream: str, loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> None:
@@ -309,10 +323,10 @@ class InMemoryEventLog:
                 del self._waiters[stream]
 
 
-# KEYS: the stream, its hash. ARGV: maxlen, the run-start index (1-based, 0: none), the TTL in
-# seconds (0: keep), then event/data pairs. Entries get ids "<n>-0" from the hash's counter;
-# a counter lost while the stream survived restarts after the stream's newest id. Returns the
-# first number given out.
+# KEYS: the stream, its hash. ARGV: maxlen, the run-start index (1-based, 0: none), the TTL
+# in seconds (0: keep; the hash is kept COUNTER_TTL_FACTOR times longer), then event/data
+# pairs. Entries get ids "<n>-0" from the hash's counter; a counter lost while the stream
+# survived restarts after the stream's newest id. Returns the first number given out.
 _APPEND_NUMBERED = """
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 if seq == 0 then
@@ -328,11 +342,15 @@ for i = 4, #ARGV, 2 do
 end
 redis.call('HSET', KEYS[2], 'seq', seq)
 local ttl = tonumber(ARGV[3])
-for _, key in ipairs(KEYS) do
-  if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl * COUNTER_TTL_FACTOR)
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
 end
 return first
-"""
+""".replace("COUNTER_TTL_FACTOR", str(COUNTER_TTL_FACTOR))
 
 
 class _OnLoop:

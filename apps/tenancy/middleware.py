@@ -14,7 +14,7 @@ PUBLIC_PATHS = frozenset({"/", "/ok", "/info", "/docs", "/openapi.json"})
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(settings.ADMIN_PREFIX)
+    return path in PUBLIC_PATHS or path.startswith((settings.ADMIN_PREFIX, "/ui/"))
 
 
 class PrincipalMiddleware(GuardMiddleware):

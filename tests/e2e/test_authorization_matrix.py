@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tests.waiting import wait_for
 
 PERSONAS = ("owner", "member", "viewer", "outsider", "anonymous")
-PUBLIC_ROUTES = {"", "ok", "info", "openapi.json", "docs"}
+PUBLIC_ROUTES = {"", "ok", "info", "openapi.json", "docs", "ui/chat", "ui/<str:name>"}
 INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 RUN = {"assistant_id": "agent", "input": INPUT}
 CRON = {"assistant_id": "agent", "schedule": "0 0 1 1 *", "input": INPUT}

@@ -88,3 +88,21 @@ async def test_a_numbered_stream_is_kept_while_written_and_expires_after_its_run
     redis_log.append_all([], numbered=numbered(stream, 1))
     assert redis_admin.ttl(f"agentserver:stream:{stream}") == -1
     assert redis_admin.ttl(f"agentserver:seq:{stream}") == -1
+
+
+async def test_numbers_go_on_after_the_events_expired():
+    now = [0.0]
+    log = InMemoryEventLog(monotonic=lambda: now[0])
+    log.append_all([], numbered=numbered("s", 3), expire=60)
+    now[0] += 61
+    assert await log.seq_info("s") == SeqInfo(0, 0, 0)
+    log.append_all([], numbered=numbered("s", 1))
+    assert [event.id for event in await log.read("s", after="0", timeout=0)] == ["4-0"]
+
+
+async def test_on_redis_the_counter_outlives_the_events(redis_log, redis_admin, redis_stream):
+    redis_log.append_all([], numbered=numbered(redis_stream, 2), expire=60)
+    redis_admin.delete(f"agentserver:stream:{redis_stream}")  # as if it expired
+    redis_log.append_all([], numbered=numbered(redis_stream, 1))
+    assert [e.id for e in await redis_log.read(redis_stream, after="0", timeout=0)] == ["3-0"]
+    assert redis_admin.ttl(f"agentserver:seq:{redis_stream}") == -1  # kept while written
