@@ -395,3 +395,15 @@ async def test_answering_an_unknown_interrupt_is_refused(thread_id):
         reply = await socket.call("input.respond", {"interrupt_id": "nope", "response": "yes"})
 
     assert reply["error"] == "no_such_interrupt"
+
+
+async def test_input_sent_to_an_interrupted_thread_answers_its_interrupt(thread_id):
+    await sync_to_async(Thread.objects.filter(pk=thread_id).update)(status="interrupted")
+    async with Socket(thread_id) as socket:
+        reply = await socket.call(
+            "run.start", {"assistant_id": "approval", "input": "yes", "multitaskStrategy": "reject"}
+        )
+
+    run = await sync_to_async(Run.objects.get)(thread_id=thread_id)
+    assert reply["type"] == "success"
+    assert run.kwargs["command"] == {"resume": "yes"} and run.kwargs.get("input") is None

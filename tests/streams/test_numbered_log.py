@@ -1,5 +1,5 @@
-"""Numbered streams: per-stream sequence numbers as ids, the latest run's replay start, and
-the oldest number kept, on both event logs."""
+"""Numbered streams: per-stream sequence numbers as ids, the latest run's replay start, the
+oldest number kept (on both event logs), and where a new subscription starts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from uuid import uuid4
 import pytest
 
 from apps.streams.eventlog import InMemoryEventLog, Numbered, SeqInfo, seq_id
+from apps.streams.following import Start, start
 
 
 def numbered(stream: str, count: int, *, run_start: int | None = None) -> Numbered:
@@ -106,3 +107,22 @@ async def test_on_redis_the_counter_outlives_the_events(redis_log, redis_admin, 
     redis_log.append_all([], numbered=numbered(redis_stream, 1))
     assert [e.id for e in await redis_log.read(redis_stream, after="0", timeout=0)] == ["3-0"]
     assert redis_admin.ttl(f"agentserver:seq:{redis_stream}") == -1  # kept while written
+
+
+async def test_a_subscription_starts_after_since_or_at_the_latest_run():
+    log = InMemoryEventLog()
+    log.append_all([], numbered=numbered("s", 3, run_start=0))
+    log.append_all([], numbered=numbered("s", 3, run_start=0))
+
+    assert await start(log, "s", since=2) == Start("2-0", gap=False)
+    assert await start(log, "s", since=None) == Start("3-0", gap=False)
+    assert await start(log, "s", since=99) == Start("3-0", gap=False)  # counter was lost
+    assert await start(InMemoryEventLog(), "s", since=None) == Start("0-0", gap=False)
+
+
+async def test_a_since_older_than_what_is_kept_reports_the_gap():
+    log = InMemoryEventLog(maxlen=10)
+    log.append_all([], numbered=numbered("s", 30, run_start=0))
+    first = (await log.seq_info("s")).first
+
+    assert await start(log, "s", since=1) == Start(seq_id(first - 1), gap=True)
