@@ -107,6 +107,7 @@ def _sync_assistants() -> None:
 
 def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
+    from django.conf import settings
 
     uvicorn.run(
         "agentserver.asgi:application",
@@ -114,6 +115,9 @@ def _uvicorn(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.server_log_level,
         lifespan="off",
+        # Token events are small and many: compressing each costs more CPU than it saves
+        # bytes (bench/streams.py); AGENTSERVER_WS_COMPRESSION=true turns it back on.
+        ws_per_message_deflate=settings.AGENTSERVER_WS_COMPRESSION,
     )
     return 0
 

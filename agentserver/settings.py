@@ -173,6 +173,7 @@ try:
     AGENTSERVER_RUN_MAX_ATTEMPTS = env_int("AGENTSERVER_RUN_MAX_ATTEMPTS", 3, minimum=1)
     AGENTSERVER_RUN_TIMEOUT_SECONDS = env_int("AGENTSERVER_RUN_TIMEOUT_SECONDS", 86400, minimum=1)
     AGENTSERVER_EVENTLOG_TTL_SECONDS = env_int("AGENTSERVER_EVENTLOG_TTL_SECONDS", 3600, minimum=1)
+    AGENTSERVER_WS_COMPRESSION = env_bool("AGENTSERVER_WS_COMPRESSION", False)
     AGENTSERVER_WORKER_THREADS = env_int("AGENTSERVER_WORKER_THREADS", 4, minimum=1)
     # How API requests authenticate: "apikey" (tenants' API keys, or the project's auth.py
     # when langgraph.json names one) or "none" (everyone is the default tenant's owner;

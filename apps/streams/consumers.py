@@ -39,6 +39,7 @@ from apps.threads.models import Thread
 from . import commands, protocol
 from .eventlog import event_log, id_key, seq_id
 from .following import start, thread_readable
+from .hub import follow
 from .names import thread_events_stream
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
                 message = "Events after since are no longer kept; resuming"
                 await self._reply(protocol.error(None, "resume_gap", message))
             for event in replay:
-                await self._send(protocol.envelope(event))
+                await self._send_text(protocol.envelope_text(event))
         if self.pump is None:
             self.pump = asyncio.ensure_future(self._pump())
 
@@ -260,11 +261,8 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
 
     async def _pump(self) -> None:
         """Send live events, each once, when any subscription wants it; heartbeats between."""
-        log = event_log()
         try:
-            while True:
-                wait = max(0.0, self.last_sent + HEARTBEAT_SECONDS - time.monotonic())
-                events = await log.read(self.stream, after=self.cursor, timeout=wait)
+            async for events in follow(self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS):
                 if events and not self.visible:
                     # The thread appeared after the socket opened: is it the caller's?
                     try:
@@ -280,7 +278,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
                             seq > after and subscription.matches(event.event)
                             for subscription, after in self.subscriptions.values()
                         ):
-                            await self._send(protocol.envelope(event))
+                            await self._send_text(protocol.envelope_text(event))
                 if time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
                     await self._send(orjson.dumps({"type": "heartbeat", "ts": _now_ms()}))
         except asyncio.CancelledError:
@@ -293,9 +291,13 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         await self._send(orjson.dumps(reply))
 
     async def _send(self, frame: bytes) -> None:
+        await self._send_text(frame.decode())
+
+    async def _send_text(self, text: str) -> None:
         self.last_sent = time.monotonic()
         with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
-            await self.send(text_data=frame.decode())
+            # Straight to the server's ASGI send: this runs once per event and socket.
+            await self.base_send({"type": "websocket.send", "text": text})
 
 
 def _seq(event_id: str) -> int:

@@ -9,6 +9,7 @@ params are encoded once, when the executor writes them.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,12 @@ def method_of(event: Event) -> str:
     return _METHODS.get(channel) or channel.partition(":")[0]
 
 
+@functools.lru_cache(maxsize=4096)
+def envelope_text(event: Event) -> str:
+    """``envelope`` as text, made once per event however many sockets send it."""
+    return envelope(event).decode()
+
+
 def envelope(event: Event) -> bytes:
     """The event as the protocol's JSON envelope (one line): ``event_id`` is the stored id,
     ``seq`` its number."""
@@ -145,6 +152,9 @@ class Subscription:
 
     def matches(self, key: str) -> bool:
         """Whether the stored event named ``key`` (``<channel>|<ns1>|...``) passes."""
+        return _matches(self, key)
+
+    def _decide(self, key: str) -> bool:
         channel, *namespace = key.split("|")
         if channel not in self.channels and not (self._custom and channel.startswith("custom:")):
             return False
@@ -157,6 +167,12 @@ class Subscription:
             and (self.depth is None or len(namespace) - len(prefix) <= self.depth)
             for prefix in self.namespaces
         )
+
+
+@functools.lru_cache(maxsize=8192)
+def _matches(subscription: Subscription, key: str) -> bool:
+    # Many connections share few filters and event names: decide each pair once.
+    return subscription._decide(key)
 
 
 def _is_prefix(namespace: list[str], prefix: tuple[str, ...]) -> bool:

@@ -83,11 +83,9 @@ async def tail(
     log: EventLog | None = None,
     passes: Callable[[str], bool] | None = None,
     forever: bool = False,
-    render: Callable[[Event], bytes] | None = None,
 ) -> AsyncIterator[bytes]:
     """SSE frames for the events of ``stream`` after ``after``, until and including ``end``
-    (or, with ``forever``, until the client leaves). ``passes`` replaces the ``modes`` filter;
-    ``render`` replaces the reference's frame (``event``/``data``/``id`` as stored).
+    (or, with ``forever``, until the client leaves). ``passes`` replaces the ``modes`` filter.
 
     A heartbeat comment goes out whenever ``heartbeat`` seconds pass with nothing sent (also
     before the first event, while the run is queued, and while every event is filtered out).
@@ -103,10 +101,7 @@ async def tail(
         for event in events:
             after = event.id
             if passes is None or passes(event.event):
-                if render is not None:
-                    yield render(event)
-                else:
-                    yield frame(event.event, event.data, id=event.id if with_ids else None)
+                yield frame(event.event, event.data, id=event.id if with_ids else None)
                 sent = True
             if event.event == "end" and not forever:
                 return

@@ -3,6 +3,7 @@ an SSE stream of the thread's events that follows every run until the client lea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import orjson
@@ -16,10 +17,12 @@ from apps.threads.views import thread_join_stream
 from . import commands, protocol
 from .eventlog import event_log
 from .following import start, thread_readable
+from .hub import follow
 from .names import thread_events_stream
-from .sse import event_stream_response, tail
+from .sse import HEARTBEAT, event_stream_response
 
 CONNECTED = b": connected\r\n\r\n"
+HEARTBEAT_SECONDS = 5.0
 
 
 def _json(request: HttpRequest) -> object:
@@ -58,20 +61,20 @@ async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIter
     # Headers and a first line at once: the Python client gives up on a stream whose
     # response has not started within 5 s, and a queued run may write nothing for longer.
     yield CONNECTED
-    log = event_log()
-    after, gap = await start(log, stream, subscription.since)
+    after, gap = await start(event_log(), stream, subscription.since)
     if gap:
         yield _error_frame("resume_gap", "Events after since are no longer kept; resuming")
-    async for frame in tail(
-        stream,
-        after=after,
-        with_ids=True,
-        passes=subscription.matches,
-        render=protocol.sse_frame,
-        forever=True,
-        log=log,
-    ):
-        yield frame
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    async for batch in follow(stream, after=after, heartbeat=HEARTBEAT_SECONDS):
+        # One write per batch, not per event: what a busy run costs is the writes.
+        frames = [protocol.sse_frame(event) for event in batch if subscription.matches(event.event)]
+        if frames:
+            yield b"".join(frames)
+            quiet_since = loop.time()
+        elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
+            yield HEARTBEAT
+            quiet_since = loop.time()
 
 
 def _error_frame(code: str, message: str) -> bytes:

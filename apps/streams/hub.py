@@ -1,0 +1,157 @@
+"""Fan-out of numbered streams inside one process: however many connections follow a thread,
+the process reads its stream once.
+
+A ``Feed`` per stream and event loop holds one blocking read after its cursor and hands every
+batch to each follower's inbox (a deque and a future: no task, no Redis call, no timer per
+follower and batch). A follower that starts behind the feed reads the missing part from the
+log itself, then takes the feed's batches from where its replay stopped, so it sees every
+event once and in order. A feed whose last follower leaves stops reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator
+
+from .eventlog import Event, EventLog, event_log, id_key
+
+logger = logging.getLogger(__name__)
+
+# A feed's blocking read returns at least this often (then simply reads again).
+READ_TIMEOUT = 20.0
+
+
+class Inbox:
+    """Batches for one follower, woken by the feed."""
+
+    __slots__ = ("batches", "failed", "waiter")
+
+    def __init__(self) -> None:
+        self.batches: collections.deque[list[Event]] = collections.deque()
+        self.waiter: asyncio.Future | None = None
+        self.failed: BaseException | None = None
+
+    def put(self, batch: list[Event]) -> None:
+        self.batches.append(batch)
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        self.failed = error
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def get(self, timeout: float) -> list[Event]:
+        """The next batch; [] after ``timeout`` seconds without one."""
+        if not self.batches and self.failed is None:
+            loop = asyncio.get_running_loop()
+            self.waiter = loop.create_future()
+            timer = loop.call_later(timeout, _settle, self.waiter)
+            try:
+                await self.waiter
+            finally:
+                timer.cancel()
+                self.waiter = None
+        if self.failed is not None:
+            raise self.failed
+        return self.batches.popleft() if self.batches else []
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Feed:
+    """One stream's reader on one event loop, and the inboxes it fills."""
+
+    def __init__(self, hub: Hub, stream: str, after: str) -> None:
+        self.hub, self.stream, self.cursor = hub, stream, after
+        self.inboxes: set[Inbox] = set()
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                log = self.hub.log
+                events = await log.read(self.stream, after=self.cursor, timeout=READ_TIMEOUT)
+                if events:
+                    self.cursor = events[-1].id
+                    for inbox in self.inboxes:
+                        inbox.put(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("reading %s failed", self.stream)
+            for inbox in self.inboxes:
+                inbox.fail(exc)
+            self.hub.feeds.pop(self.stream, None)
+
+
+class Hub:
+    """The feeds of one event loop."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.feeds: dict[str, Feed] = {}
+
+    async def follow(
+        self, stream: str, *, after: str, heartbeat: float
+    ) -> AsyncIterator[list[Event]]:
+        """Batches of the events of ``stream`` after ``after``, in order: the kept ones, then
+        each new one as it is written; an empty batch whenever ``heartbeat`` seconds pass
+        without one. Runs until the caller stops iterating."""
+        feed = self.feeds.get(stream)
+        if feed is None:
+            feed = self.feeds[stream] = Feed(self, stream, after)
+        inbox = Inbox()
+        feed.inboxes.add(inbox)
+        # What the feed had read before we joined, we read ourselves; the rest comes from it.
+        joined_at = feed.cursor
+        try:
+            while id_key(after) < id_key(joined_at):
+                batch = await self.log.read(stream, after=after, timeout=0)
+                batch = [event for event in batch if id_key(event.id) <= id_key(joined_at)]
+                if not batch:
+                    break
+                after = batch[-1].id
+                yield batch
+            while True:
+                batch = await inbox.get(heartbeat)
+                if batch and id_key(batch[0].id) <= id_key(after):
+                    batch = [event for event in batch if id_key(event.id) > id_key(after)]
+                    if not batch:
+                        continue
+                if batch:
+                    after = batch[-1].id
+                yield batch
+        finally:
+            feed.inboxes.discard(inbox)
+            if not feed.inboxes and self.feeds.get(stream) is feed:
+                del self.feeds[stream]
+                feed.task.cancel()
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """The running event loop's hub over the process's event log."""
+    loop = asyncio.get_running_loop()
+    found = _hubs.get(loop)
+    if found is None:
+        found = _hubs[loop] = Hub(event_log())
+    return found
+
+
+async def follow(stream: str, *, after: str, heartbeat: float) -> AsyncIterator[list[Event]]:
+    """``Hub.follow`` on the running loop's hub."""
+    async with contextlib.aclosing(hub().follow(stream, after=after, heartbeat=heartbeat)) as it:
+        async for batch in it:
+            yield batch

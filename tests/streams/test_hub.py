@@ -1,0 +1,64 @@
+"""The per-process fan-out: one read per stream however many follow it, and each follower
+sees every event after its start once, in order, whenever it joined."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from apps.streams.eventlog import InMemoryEventLog, Numbered, seq_id
+from apps.streams.hub import Hub
+from tests.waiting import eventually
+
+
+def write(log: InMemoryEventLog, count: int) -> None:
+    log.append_all([], numbered=Numbered("s", [("values", b"{}")] * count))
+
+
+async def collect(hub: Hub, after: str, until: int, seen: list[int]) -> None:
+    async with contextlib.aclosing(hub.follow("s", after=after, heartbeat=5)) as batches:
+        async for batch in batches:
+            seen.extend(int(event.id.partition("-")[0]) for event in batch)
+            if seen and seen[-1] >= until:
+                return
+
+
+async def test_a_hundred_followers_share_one_blocking_read():
+    log = InMemoryEventLog()
+    hub = Hub(log)
+    seen = [[] for _ in range(100)]
+    followers = [asyncio.ensure_future(collect(hub, "0", 5, s)) for s in seen]
+    await eventually(lambda: _true(log.waiting("s") == 1), what="one parked read")
+
+    write(log, 5)
+    await asyncio.wait_for(asyncio.gather(*followers), 5)
+
+    assert all(s == [1, 2, 3, 4, 5] for s in seen)
+    assert "s" not in hub.feeds, "the feed stops with its last follower"
+
+
+async def test_a_follower_behind_the_feed_catches_up_without_gaps_or_repeats():
+    log = InMemoryEventLog()
+    hub = Hub(log)
+    early, late = [], []
+    first = asyncio.ensure_future(collect(hub, "0", 10, early))
+    await eventually(lambda: _true(log.waiting("s") == 1), what="the feed to read")
+    write(log, 6)
+    await eventually(lambda: _true(len(early) == 6), what="the early follower")
+
+    second = asyncio.ensure_future(collect(hub, seq_id(2), 10, late))
+    write(log, 4)
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+
+    assert early == list(range(1, 11))
+    assert late == list(range(3, 11))
+
+
+async def test_a_quiet_stream_gives_empty_batches_for_heartbeats():
+    hub = Hub(InMemoryEventLog())
+    async with contextlib.aclosing(hub.follow("s", after="0", heartbeat=0.05)) as batches:
+        assert await asyncio.wait_for(anext(batches), 5) == []
+
+
+async def _true(value: bool) -> bool:
+    return value
