@@ -29,13 +29,17 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, what: str = "
 
 
 async def eventually(condition, *, timeout: float = 30.0, what: str = "condition"):
-    """``wait_for`` for coroutines: await ``condition()`` until truthy, with a deadline."""
+    """``wait_for`` inside a coroutine: call ``condition()`` (awaiting it if it is a
+    coroutine) until truthy, with a deadline; the event loop runs between tries."""
     import asyncio
+    import inspect
 
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
-        result = await condition()
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:

@@ -31,7 +31,8 @@ from apps.runs import services
 from apps.runs.events import ChunkTranslator, error_payload, graph_modes
 from apps.runs.models import MultitaskStrategy, Run, RunStatus
 from apps.runs.protocol import ProtocolTranslator
-from apps.streams.eventlog import Numbered, event_log, event_ttl_seconds
+from apps.runs.writer import Writer
+from apps.streams.eventlog import event_log, event_ttl_seconds
 from apps.streams.names import run_result_stream, run_stream, thread_events_stream, thread_stream
 from apps.streams.protocol import stored_event
 from apps.tenancy.customauth import AuthUser
@@ -92,7 +93,7 @@ class Attempt:
         self.protocol = (
             None if self.kwargs.get("temporary") else ProtocolTranslator(self.emit_protocol)
         )
-        self.events_stream = thread_events_stream(run.thread_id)
+        self.writer = Writer(self.log, self.streams, thread_events_stream(run.thread_id))
         self._legacy: list[tuple[str, bytes]] = []
         self._numbered: list[tuple[str, bytes]] = []
         self.stop_reason: str | None = None
@@ -102,31 +103,21 @@ class Attempt:
         self.paused = False  # the thread waits at a breakpoint or an interrupt
 
     def emit(self, event: str, data: Any) -> None:
-        """A legacy SSE event for the run's and the thread's streams (written at ``flush``)."""
+        """A legacy SSE event for the run's and the thread's streams (queued at ``flush``)."""
         self._legacy.append((event, dumps(data)))
 
     def emit_protocol(
         self, method: str, namespace: list[str], data: Any, node: str | None = None
     ) -> None:
-        """A protocol event for the thread's numbered stream (written at ``flush``)."""
+        """A protocol event for the thread's numbered stream (queued at ``flush``)."""
         self._numbered.append(stored_event(method, namespace, data, node))
 
-    def flush(
-        self,
-        *,
-        tail: list[tuple[str, str, bytes]] | None = None,
-        run_start: int | None = None,
-        expire: int | None = None,
-    ) -> None:
-        """Write what was emitted since the last flush, then ``tail``, in one round trip."""
-        entries = [(stream, event, data) for event, data in self._legacy for stream in self.streams]
-        entries += tail or []
-        numbered = None
-        if self._numbered:
-            numbered = Numbered(self.events_stream, self._numbered, run_start)
-        self._legacy, self._numbered = [], []
-        if entries or numbered is not None:
-            self.log.append_all(entries, numbered=numbered, expire=expire)
+    def flush(self, *, run_start: int | None = None) -> None:
+        """Hand what was emitted since the last flush to the writer (which writes it in order,
+        off the graph's path)."""
+        if self._legacy or self._numbered:
+            self.writer.add(self._legacy, self._numbered, run_start=run_start)
+            self._legacy, self._numbered = [], []
 
     async def execute(self) -> str | None:
         run = self.run
@@ -144,6 +135,7 @@ class Attempt:
             if self.protocol is not None:
                 self.protocol.close(error="The run stopped and will resume elsewhere")
             self.flush()
+            await self.writer.drain()
             if self.stop_reason == "shutdown":
                 await db_threads().arun(
                     services.run_release, run_id=run.run_id, attempt=run.attempt
@@ -158,6 +150,7 @@ class Attempt:
             failed = outcome.status != RunStatus.SUCCESS
             self.protocol.close(error=_failure(outcome) if failed else None)
         self.flush()
+        await self.writer.drain()
         if not await self._settle(outcome):
             # Fenced out: another attempt owns the run now and records its end.
             logger.warning("run %s attempt %s lost its lease", run.run_id, run.attempt)
@@ -167,7 +160,10 @@ class Attempt:
         # The /wait body, the run stream's end and the thread's run_done, with the protocol's
         # terminal events, in one round trip: after the thread is settled.
         run_id = str(run.run_id)
-        self.flush(
+        legacy, numbered, self._legacy, self._numbered = self._legacy, self._numbered, [], []
+        await self.writer.finish(
+            legacy,
+            numbered,
             tail=[
                 (run_result_stream(run_id), "end", dumps(outcome.output)),
                 (self.stream, "end", dumps({"run_id": run_id, "status": outcome.status})),

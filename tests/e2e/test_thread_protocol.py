@@ -91,7 +91,7 @@ async def test_a_streamed_message_carries_its_tool_calls_under_the_providers_id(
 async def test_an_interrupt_is_announced_and_answered_in_the_same_session(client, transport):
     async with client.threads.stream(assistant_id="approval", transport=transport) as thread:
         await thread.run.start(input={"request": "deploy"})
-        await eventually(lambda: _true(thread.interrupted), timeout=30, what="the interrupt")
+        await eventually(lambda: thread.interrupted, timeout=30, what="the interrupt")
         assert thread.interrupts[0]["value"] == {"question": "Approve deploy?"}
         await thread.run.respond("yes")
         output = await thread.output
@@ -246,10 +246,6 @@ async def test_commands_refuse_whoever_may_not_run_on_the_thread(secured):
 async def http_async(server_url):
     async with httpx.AsyncClient(base_url=server_url, timeout=30) as session:
         yield session
-
-
-async def _true(value) -> bool:
-    return bool(value)
 
 
 async def _status_is(client, thread_id: str, run_id: str, status: str) -> bool:

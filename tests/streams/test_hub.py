@@ -28,7 +28,7 @@ async def test_a_hundred_followers_share_one_blocking_read():
     hub = Hub(log)
     seen = [[] for _ in range(100)]
     followers = [asyncio.ensure_future(collect(hub, "0", 5, s)) for s in seen]
-    await eventually(lambda: _true(log.waiting("s") == 1), what="one parked read")
+    await eventually(lambda: log.waiting("s") == 1, what="one parked read")
 
     write(log, 5)
     await asyncio.wait_for(asyncio.gather(*followers), 5)
@@ -42,9 +42,9 @@ async def test_a_follower_behind_the_feed_catches_up_without_gaps_or_repeats():
     hub = Hub(log)
     early, late = [], []
     first = asyncio.ensure_future(collect(hub, "0", 10, early))
-    await eventually(lambda: _true(log.waiting("s") == 1), what="the feed to read")
+    await eventually(lambda: log.waiting("s") == 1, what="the feed to read")
     write(log, 6)
-    await eventually(lambda: _true(len(early) == 6), what="the early follower")
+    await eventually(lambda: len(early) == 6, what="the early follower")
 
     second = asyncio.ensure_future(collect(hub, seq_id(2), 10, late))
     write(log, 4)
@@ -58,7 +58,3 @@ async def test_a_quiet_stream_gives_empty_batches_for_heartbeats():
     hub = Hub(InMemoryEventLog())
     async with contextlib.aclosing(hub.follow("s", after="0", heartbeat=0.05)) as batches:
         assert await asyncio.wait_for(anext(batches), 5) == []
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -1,0 +1,86 @@
+"""Writing an attempt's events without holding up its graph.
+
+The graph's event loop hands each chunk's events to a ``Writer`` and goes on; one write at a
+time goes to the event log on a worker thread, and whatever was emitted while it was in flight
+goes out together in the next one (one Redis round trip for many chunks when the graph is
+fast). Events keep their order; ``finish`` waits for everything, then writes the last batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from apps.streams.eventlog import EventLog, Numbered
+
+
+class Writer:
+    def __init__(self, log: EventLog, streams: Sequence[str], events_stream: str) -> None:
+        self.log = log
+        self.streams = streams  # each legacy event goes to every one of these
+        self.events_stream = events_stream  # the numbered stream of protocol events
+        self._legacy: list[tuple[str, str, bytes]] = []
+        self._numbered: list[tuple[str, bytes]] = []
+        self._run_start: int | None = None
+        self._writing: asyncio.Task | None = None
+
+    def add(
+        self,
+        legacy: Sequence[tuple[str, bytes]],
+        numbered: Sequence[tuple[str, bytes]],
+        *,
+        run_start: int | None = None,
+    ) -> None:
+        """Queue legacy ``(event, data)`` and numbered entries (``run_start``: the index, in
+        ``numbered``, of the entry that starts a run); a write starts unless one is running."""
+        if run_start is not None:
+            self._run_start = len(self._numbered) + run_start
+        self._legacy += [(stream, event, data) for event, data in legacy for stream in self.streams]
+        self._numbered += numbered
+        if self._writing is None or self._writing.done():
+            self._raise_failure()
+            self._writing = asyncio.ensure_future(self._write_pending())
+
+    async def finish(
+        self,
+        legacy: Sequence[tuple[str, bytes]],
+        numbered: Sequence[tuple[str, bytes]],
+        *,
+        tail: Sequence[tuple[str, str, bytes]] = (),
+        expire: int | None = None,
+    ) -> None:
+        """After everything queued: ``legacy`` and ``numbered`` as in ``add``, then ``tail``
+        (``(stream, event, data)``), in one write that sets every stream it touches to expire
+        after ``expire`` seconds; returns once it is all in the log."""
+        await self.drain()
+        self._legacy += [(stream, event, data) for event, data in legacy for stream in self.streams]
+        self._legacy += tail
+        self._numbered += numbered
+        await self._write(expire)
+
+    async def drain(self) -> None:
+        """Wait for the writes in flight and queued; raise what a write raised."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)
+        self._raise_failure()
+        if self._legacy or self._numbered:
+            await self._write(None)
+
+    async def _write_pending(self) -> None:
+        while self._legacy or self._numbered:
+            await self._write(None)
+
+    async def _write(self, expire: int | None) -> None:
+        legacy, numbered, start = self._legacy, self._numbered, self._run_start
+        self._legacy, self._numbered, self._run_start = [], [], None
+        batch = Numbered(self.events_stream, numbered, start) if numbered else None
+        if legacy or batch is not None:
+            await asyncio.to_thread(self.log.append_all, legacy, numbered=batch, expire=expire)
+
+    def _raise_failure(self) -> None:
+        writing = self._writing
+        if writing is not None and writing.done() and not writing.cancelled():
+            self._writing = None
+            error = writing.exception()
+            if error is not None:
+                raise error
