@@ -95,11 +95,7 @@ async def execute(principal: Principal, thread_id: uuid.UUID, command: Command) 
 
 
 def _code(exc: ApiError) -> str:
-    if exc.status_code in (401, 403):
-        return "permission_denied"
-    if exc.status_code == 404 and exc.detail.startswith("Run "):
-        return "no_such_run"
-    return "invalid_argument"
+    return "permission_denied" if exc.status_code in (401, 403) else "invalid_argument"
 
 
 def _only(params: dict[str, Any], allowed: frozenset[str], method: str) -> None:
@@ -226,24 +222,24 @@ async def run_cancel(principal: Principal, thread_id: uuid.UUID, params: dict[st
             raise ProtocolError(f"Invalid run_id {str(run_id)[:64]!r}") from None
     value = {"thread_id": thread_id, "run_id": run_id, "action": action}
     scoped = await aauthorize(principal, "threads", "update", value, perm="runs.change_run")
-    if run_id is not None:
-        await db_threads().arun(
-            services.run_cancel, principal=scoped, thread_id=thread_id, run_id=run_id, action=action
-        )
-        return {"run_ids": [str(run_id)]}, None
-    run_ids = await db_threads().arun(_active_runs, principal=scoped, thread_id=thread_id)
-    if not run_ids:
-        return {"run_ids": []}, None
+    if run_id is None:
+        run_ids = await db_threads().arun(_active_runs, principal=scoped, thread_id=thread_id)
+    else:
+        run_ids = [run_id]
     try:
-        await db_threads().arun(
-            services.runs_cancel_many,
-            principal=scoped,
-            action=action,
-            thread_id=thread_id,
-            run_ids=run_ids,
-        )
-    except NotFound:  # they ended meanwhile
-        return {"run_ids": []}, None
+        if run_ids:
+            await db_threads().arun(
+                services.runs_cancel_many,
+                principal=scoped,
+                action=action,
+                thread_id=thread_id,
+                run_ids=run_ids,
+            )
+    except NotFound:
+        if run_id is not None:
+            message = f"Run {run_id} is not pending or running on this thread"
+            raise ProtocolError(message, code="no_such_run") from None
+        run_ids = []  # they ended meanwhile
     return {"run_ids": [str(run_id) for run_id in run_ids]}, None
 
 

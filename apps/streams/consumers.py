@@ -106,6 +106,9 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
     # --- receiving ------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.principal is None:
+            await self._first_frame(text_data)
+            return
         if not await self._within_rate():
             return
         if text_data is None:
@@ -123,9 +126,6 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             return
         except protocol.ProtocolError as exc:
             await self._reply(protocol.error(exc.id, exc.code, exc.message))
-            return
-        if self.principal is None:
-            await self._first_frame(command)
             return
         if command.method == "auth":
             await self._reply(protocol.success(command.id, {}))
@@ -156,17 +156,16 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
     def _has_credentials(headers: list[tuple[bytes, bytes]]) -> bool:
         return any(name.lower() in CREDENTIAL_HEADERS for name, _ in headers)
 
-    async def _first_frame(self, command: protocol.Command) -> None:
-        if command.method != "auth":
-            await self.close(code=4401)
-            return
-        params = command.params
-        headers = params.get("headers") or {}
-        if "api_key" in params:
-            headers = {**headers, "x-api-key": params["api_key"]}
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
+    async def _first_frame(self, text_data: str | None) -> None:
+        """Before authentication only an ``auth`` command is heard; anything else closes the
+        socket (4401) without a word."""
+        headers = None
+        if text_data is not None and len(text_data) <= MAX_FRAME_BYTES:
+            with contextlib.suppress(orjson.JSONDecodeError, protocol.ProtocolError):
+                command = protocol.command(orjson.loads(text_data))
+                if command.method == "auth":
+                    headers = _auth_headers(command.params)
+        if headers is None:
             await self.close(code=4401)
             return
         extra = [(k.lower().encode("latin-1", "replace"), v.encode()) for k, v in headers.items()]
@@ -298,6 +297,18 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
             # Straight to the server's ASGI send: this runs once per event and socket.
             await self.base_send({"type": "websocket.send", "text": text})
+
+
+def _auth_headers(params: dict[str, Any]) -> dict[str, str] | None:
+    """The headers an ``auth`` frame carries (``api_key`` is ``x-api-key``); None if malformed."""
+    headers = params.get("headers") or {}
+    api_key = params.get("api_key")
+    if not isinstance(headers, dict) or (api_key is not None and not isinstance(api_key, str)):
+        return None
+    if api_key is not None:
+        headers = {**headers, "x-api-key": api_key}
+    strings = all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    return headers if headers and strings else None
 
 
 def _seq(event_id: str) -> int:

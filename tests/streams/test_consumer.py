@@ -149,6 +149,8 @@ async def test_a_key_in_the_first_frame_opens_the_stream(thread_id, api_keys):
         ("wrong key in the handshake", 4401),
         ("wrong key in the first frame", 4401),
         ("another tenant's key", 4404),
+        ("garbage as the first frame", 4401),
+        ("an auth frame with a malformed key", 4401),
     ],
 )
 async def test_a_refused_socket_is_closed_before_anything_is_sent(
@@ -167,6 +169,11 @@ async def test_a_refused_socket_is_closed_before_anything_is_sent(
         await ws.send_to(text_data=orjson.dumps(frame).decode())
     if credentials == "wrong key in the first frame":
         frame = {"id": 1, "method": "auth", "params": {"api_key": "as_000000000000_nope"}}
+        await ws.send_to(text_data=orjson.dumps(frame).decode())
+    if credentials == "garbage as the first frame":
+        await ws.send_to(text_data="{not json")
+    if credentials == "an auth frame with a malformed key":
+        frame = {"id": 1, "method": "auth", "params": {"api_key": 5}}
         await ws.send_to(text_data=orjson.dumps(frame).decode())
     assert await closed_with(ws) == code
     await ws.disconnect()
@@ -407,3 +414,10 @@ async def test_input_sent_to_an_interrupted_thread_answers_its_interrupt(thread_
     run = await sync_to_async(Run.objects.get)(thread_id=thread_id)
     assert reply["type"] == "success"
     assert run.kwargs["command"] == {"resume": "yes"} and run.kwargs.get("input") is None
+
+
+async def test_cancelling_a_run_that_is_not_active_names_it(thread_id):
+    async with Socket(thread_id) as socket:
+        reply = await socket.call("run.cancel", {"run_id": str(uuid.uuid4())})
+
+    assert reply["error"] == "no_such_run"
