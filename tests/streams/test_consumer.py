@@ -8,10 +8,10 @@ import uuid
 
 import orjson
 import pytest
-from asgiref.sync import sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 
 from agentserver.asgi import application
+from apps.core.dbthreads import db_threads
 from apps.graphs.services import assistants_sync_defaults
 from apps.runs.models import Run, RunStatus
 from apps.streams import consumers
@@ -23,6 +23,13 @@ from apps.threads.models import Thread
 from tests.tenancy.conftest import make_caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def in_db(fn, *args, **kwargs):
+    """Run ``fn`` on the database threads (closed at the end of the session, unlike
+    asgiref's sync thread, whose connection would outlive the test database)."""
+    return await db_threads().arun(fn, *args, **kwargs)
+
 
 LIFECYCLE = {"channels": ["lifecycle"]}
 
@@ -117,7 +124,7 @@ def api_keys(settings):
 
 
 async def keyed(tenant: str, user: str) -> str:
-    return (await sync_to_async(make_caller)(tenant, user, "member")).key
+    return (await in_db(make_caller, tenant, user, "member")).key
 
 
 async def closed_with(socket: WebsocketCommunicator) -> int:
@@ -128,7 +135,7 @@ async def closed_with(socket: WebsocketCommunicator) -> int:
 
 async def test_a_key_in_the_handshake_opens_the_stream(thread_id, api_keys):
     key = await keyed("acme", "alice")
-    await sync_to_async(_own_thread)(thread_id, "acme")
+    await in_db(_own_thread, thread_id, "acme")
     async with Socket(thread_id, headers=[(b"x-api-key", key.encode())]) as socket:
         reply = await socket.call("subscription.subscribe", LIFECYCLE)
     assert reply["type"] == "success"
@@ -136,7 +143,7 @@ async def test_a_key_in_the_handshake_opens_the_stream(thread_id, api_keys):
 
 async def test_a_key_in_the_first_frame_opens_the_stream(thread_id, api_keys):
     key = await keyed("acme", "alice")
-    await sync_to_async(_own_thread)(thread_id, "acme")
+    await in_db(_own_thread, thread_id, "acme")
     async with Socket(thread_id) as socket:
         assert (await socket.call("auth", {"api_key": key}))["type"] == "success"
         assert (await socket.call("subscription.subscribe", LIFECYCLE))["type"] == "success"
@@ -156,7 +163,7 @@ async def test_a_key_in_the_first_frame_opens_the_stream(thread_id, api_keys):
 async def test_a_refused_socket_is_closed_before_anything_is_sent(
     thread_id, api_keys, credentials, code
 ):
-    await sync_to_async(_own_thread)(thread_id, "acme")
+    await in_db(_own_thread, thread_id, "acme")
     outsider = await keyed("globex", "mallory")
     headers = {
         "wrong key in the handshake": [(b"x-api-key", b"as_000000000000_nope")],
@@ -357,7 +364,9 @@ async def test_run_start_creates_the_thread_and_reports_the_sequence_it_follows(
 
     assert reply.get("meta") == {"applied_through_seq": 2}, reply
     assert first["type"] == "success" and first["meta"] == {"applied_through_seq": 0}
-    assert await sync_to_async(Thread.objects.filter(pk=fresh).exists)()
+    assert await in_db(
+        Thread.objects.filter(pk=fresh).exists,
+    )
 
 
 @pytest.mark.parametrize(
@@ -376,7 +385,7 @@ async def test_a_second_message_on_a_busy_thread_follows_its_strategy(
         await start(socket)
         reply = await start(socket, strategy)
 
-    statuses = [status for status, _ in await sync_to_async(runs_of)(thread_id)]
+    statuses = [status for status, _ in await in_db(runs_of, thread_id)]
     assert statuses == [s for s in (first_run, second) if s is not None]
     if strategy == "reject":
         assert reply["type"] == "error" and reply["error"] == "invalid_argument"
@@ -392,9 +401,7 @@ async def test_run_cancel_stops_every_active_run_of_the_thread(thread_id):
         reply = await socket.call("run.cancel", {"action": "interrupt"})
 
     assert len(reply["result"]["run_ids"]) == 2
-    assert {status for status, _ in await sync_to_async(runs_of)(thread_id)} == {
-        RunStatus.INTERRUPTED
-    }
+    assert {status for status, _ in await in_db(runs_of, thread_id)} == {RunStatus.INTERRUPTED}
 
 
 async def test_answering_an_unknown_interrupt_is_refused(thread_id):
@@ -405,13 +412,13 @@ async def test_answering_an_unknown_interrupt_is_refused(thread_id):
 
 
 async def test_input_sent_to_an_interrupted_thread_answers_its_interrupt(thread_id):
-    await sync_to_async(Thread.objects.filter(pk=thread_id).update)(status="interrupted")
+    await in_db(Thread.objects.filter(pk=thread_id).update, status="interrupted")
     async with Socket(thread_id) as socket:
         reply = await socket.call(
             "run.start", {"assistant_id": "approval", "input": "yes", "multitaskStrategy": "reject"}
         )
 
-    run = await sync_to_async(Run.objects.get)(thread_id=thread_id)
+    run = await in_db(Run.objects.get, thread_id=thread_id)
     assert reply["type"] == "success"
     assert run.kwargs["command"] == {"resume": "yes"} and run.kwargs.get("input") is None
 
