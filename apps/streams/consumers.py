@@ -39,7 +39,7 @@ from apps.threads.models import Thread
 from . import commands, protocol
 from .eventlog import event_log, id_key, seq_id
 from .following import start, thread_readable
-from .hub import follow
+from .hub import FellBehind, follow
 from .names import thread_events_stream
 
 logger = logging.getLogger(__name__)
@@ -282,6 +282,9 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
                     await self._send(orjson.dumps({"type": "heartbeat", "ts": _now_ms()}))
         except asyncio.CancelledError:
             raise
+        except FellBehind:
+            # The client stopped reading: it may come back with ``since``.
+            await self.close(code=1013)
         except Exception:
             logger.exception("websocket pump of thread %s failed", self.thread_id)
             await self.close(code=1011)

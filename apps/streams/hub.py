@@ -23,19 +23,32 @@ logger = logging.getLogger(__name__)
 
 # A feed's blocking read returns at least this often (then simply reads again).
 READ_TIMEOUT = 20.0
+# A follower this many events behind is dropped (it reconnects with ``since``), so a client
+# that stops reading cannot make the process hold its thread's events without end.
+MAX_BEHIND = 10_000
+
+
+class FellBehind(Exception):
+    """The follower stopped taking events; its connection should close."""
 
 
 class Inbox:
     """Batches for one follower, woken by the feed."""
 
-    __slots__ = ("batches", "failed", "waiter")
+    __slots__ = ("batches", "behind", "failed", "waiter")
 
     def __init__(self) -> None:
         self.batches: collections.deque[list[Event]] = collections.deque()
+        self.behind = 0  # events in ``batches``
         self.waiter: asyncio.Future | None = None
         self.failed: BaseException | None = None
 
     def put(self, batch: list[Event]) -> None:
+        self.behind += len(batch)
+        if self.behind > MAX_BEHIND:
+            self.batches.clear()
+            self.fail(FellBehind(f"more than {MAX_BEHIND} events behind"))
+            return
         self.batches.append(batch)
         self._wake()
 
@@ -60,7 +73,11 @@ class Inbox:
                 self.waiter = None
         if self.failed is not None:
             raise self.failed
-        return self.batches.popleft() if self.batches else []
+        if not self.batches:
+            return []
+        batch = self.batches.popleft()
+        self.behind -= len(batch)
+        return batch
 
 
 def _settle(future: asyncio.Future) -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
+from apps.streams import hub as hub_module
 from apps.streams.eventlog import InMemoryEventLog, Numbered, seq_id
-from apps.streams.hub import Hub
+from apps.streams.hub import FellBehind, Hub
 from tests.waiting import eventually
 
 
@@ -58,3 +61,21 @@ async def test_a_quiet_stream_gives_empty_batches_for_heartbeats():
     hub = Hub(InMemoryEventLog())
     async with contextlib.aclosing(hub.follow("s", after="0", heartbeat=0.05)) as batches:
         assert await asyncio.wait_for(anext(batches), 5) == []
+
+
+async def test_a_follower_that_stops_taking_events_is_dropped(monkeypatch):
+    monkeypatch.setattr(hub_module, "MAX_BEHIND", 3)
+    log = InMemoryEventLog()
+    hub = Hub(log)
+    batches = hub.follow("s", after="0", heartbeat=5)
+    reading = asyncio.ensure_future(anext(batches))
+    await eventually(lambda: log.waiting("s") == 1, what="the feed to read")
+    write(log, 1)
+    assert len(await reading) == 1  # then this follower stops reading
+    for _ in range(4):
+        write(log, 1)
+        await eventually(lambda: log.waiting("s") == 1, what="the feed to read again")
+
+    with pytest.raises(FellBehind):
+        await anext(batches)
+    await batches.aclose()
