@@ -9,9 +9,15 @@ fast). Events keep their order; ``finish`` waits for everything, then writes the
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from apps.streams.eventlog import EventLog, Numbered
+
+# Shared by every attempt of the process: each run has its own event loop (Celery runs it with
+# asyncio.run), whose default executor would start a thread per run.
+_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="event-writer")
 
 
 class Writer:
@@ -75,7 +81,9 @@ class Writer:
         self._legacy, self._numbered, self._run_start = [], [], None
         batch = Numbered(self.events_stream, numbered, start) if numbered else None
         if legacy or batch is not None:
-            await asyncio.to_thread(self.log.append_all, legacy, numbered=batch, expire=expire)
+            loop = asyncio.get_running_loop()
+            write = functools.partial(self.log.append_all, legacy, numbered=batch, expire=expire)
+            await loop.run_in_executor(_threads, write)
 
     def _raise_failure(self) -> None:
         writing = self._writing
