@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 import redis
 import redis.asyncio
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 KEY_PREFIX = "agentserver:stream:"
 # Beside each numbered stream, a hash with its counter ("seq") and replay start ("start").
@@ -419,17 +420,28 @@ class RedisEventLog:
         for stream, event, data in entries:
             fields = {"e": event, "d": data}
             pipe.xadd(KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True)
+        script = None
         if numbered is not None and numbered.entries:
             start = 0 if numbered.run_start is None else numbered.run_start + 1
             args: list[Any] = [self.maxlen, start, expire or 0]
             for event, data in numbered.entries:
                 args += [event, data]
             keys = [KEY_PREFIX + numbered.stream, SEQ_PREFIX + numbered.stream]
-            self._append_numbered(keys=keys, args=args, client=pipe)
+            # EVALSHA by hand: a registered script in a pipeline costs a SCRIPT EXISTS
+            # round trip on every execute.
+            script = (keys, args)
+            pipe.evalsha(self._append_numbered.sha, len(keys), *keys, *args)
         if expire is not None:
             for stream in dict.fromkeys(stream for stream, _, _ in entries):
                 pipe.expire(KEY_PREFIX + stream, expire)
-        return [event_id.decode() for event_id in pipe.execute()[: len(entries)]]
+        results = pipe.execute(raise_on_error=False)
+        if script is not None and isinstance(results[len(entries)], NoScriptError):
+            # Redis lost its script cache (a restart): load the script and append again.
+            results[len(entries)] = self._append_numbered(keys=script[0], args=script[1])
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return [event_id.decode() for event_id in results[: len(entries)]]
 
     async def seq_info(self, stream: str) -> SeqInfo:
         pipe = self._on_loop().client.pipeline(transaction=False)

@@ -126,3 +126,17 @@ async def test_a_since_older_than_what_is_kept_reports_the_gap():
     first = (await log.seq_info("s")).first
 
     assert await start(log, "s", since=1) == Start(seq_id(first - 1), gap=True)
+
+
+async def test_a_flushed_script_cache_is_reloaded(redis_log, redis_admin, redis_stream):
+    plain = f"plain-{redis_stream}"
+    redis_log.append_all([], numbered=numbered(redis_stream, 1))
+    redis_admin.script_flush()
+    redis_log.append_all([(plain, "end", b"{}")], numbered=numbered(redis_stream, 1))
+
+    assert [e.id for e in await redis_log.read(redis_stream, after="0", timeout=0)] == [
+        "1-0",
+        "2-0",
+    ]
+    assert len(await redis_log.read(plain, after="0", timeout=0)) == 1
+    redis_log.delete(plain)
