@@ -3,7 +3,8 @@ the process reads its stream once.
 
 A ``Feed`` per stream and event loop holds one blocking read after its cursor and hands every
 batch to each follower's inbox (a deque and a future: no task, no Redis call, no timer per
-follower and batch). A follower that starts behind the feed reads the missing part from the
+follower and batch; one ticker per loop wakes the followers that have been quiet too long, for
+their heartbeats). A follower that starts behind the feed reads the missing part from the
 log itself, then takes the feed's batches from where its replay stopped, so it sees every
 event once and in order. A feed whose last follower leaves stops reading.
 """
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 # A feed's blocking read returns at least this often (then simply reads again).
 READ_TIMEOUT = 20.0
+# How often the ticker looks for followers due a heartbeat.
+TICK_SECONDS = 1.0
 # A follower this many events behind is dropped (it reconnects with ``since``), so a client
 # that stops reading cannot make the process hold its thread's events without end.
 MAX_BEHIND = 10_000
@@ -35,15 +38,18 @@ class FellBehind(Exception):
 class Inbox:
     """Batches for one follower, woken by the feed."""
 
-    __slots__ = ("batches", "behind", "failed", "waiter")
+    __slots__ = ("batches", "behind", "failed", "heartbeat", "last", "waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeat: float, now: float) -> None:
         self.batches: collections.deque[list[Event]] = collections.deque()
         self.behind = 0  # events in ``batches``
         self.waiter: asyncio.Future | None = None
         self.failed: BaseException | None = None
+        self.heartbeat = heartbeat  # an empty batch after this long without one
+        self.last = now  # loop time of the last batch put
 
-    def put(self, batch: list[Event]) -> None:
+    def put(self, batch: list[Event], now: float) -> None:
+        self.last = now
         self.behind += len(batch)
         if self.behind > MAX_BEHIND:
             self.batches.clear()
@@ -60,16 +66,13 @@ class Inbox:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
-    async def get(self, timeout: float) -> list[Event]:
-        """The next batch; [] after ``timeout`` seconds without one."""
+    async def get(self) -> list[Event]:
+        """The next batch ([] is a heartbeat)."""
         if not self.batches and self.failed is None:
-            loop = asyncio.get_running_loop()
-            self.waiter = loop.create_future()
-            timer = loop.call_later(timeout, _settle, self.waiter)
+            self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await self.waiter
             finally:
-                timer.cancel()
                 self.waiter = None
         if self.failed is not None:
             raise self.failed
@@ -78,11 +81,6 @@ class Inbox:
         batch = self.batches.popleft()
         self.behind -= len(batch)
         return batch
-
-
-def _settle(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class Feed:
@@ -100,8 +98,9 @@ class Feed:
                 events = await log.read(self.stream, after=self.cursor, timeout=READ_TIMEOUT)
                 if events:
                     self.cursor = events[-1].id
+                    now = asyncio.get_running_loop().time()
                     for inbox in self.inboxes:
-                        inbox.put(events)
+                        inbox.put(events, now)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -117,6 +116,19 @@ class Hub:
     def __init__(self, log: EventLog) -> None:
         self.log = log
         self.feeds: dict[str, Feed] = {}
+        self.ticker: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        """Once a second: an empty batch for every follower quiet for its heartbeat."""
+        loop = asyncio.get_running_loop()
+        while self.feeds:
+            await asyncio.sleep(TICK_SECONDS)
+            now = loop.time()
+            for feed in list(self.feeds.values()):
+                for inbox in feed.inboxes:
+                    if now - inbox.last >= inbox.heartbeat:
+                        inbox.put([], now)
+        self.ticker = None
 
     async def follow(
         self, stream: str, *, after: str, heartbeat: float
@@ -127,7 +139,10 @@ class Hub:
         feed = self.feeds.get(stream)
         if feed is None:
             feed = self.feeds[stream] = Feed(self, stream, after)
-        inbox = Inbox()
+        loop = asyncio.get_running_loop()
+        if self.ticker is None:
+            self.ticker = loop.create_task(self._tick())
+        inbox = Inbox(heartbeat, loop.time())
         feed.inboxes.add(inbox)
         # What the feed had read before we joined, we read ourselves; the rest comes from it.
         joined_at = feed.cursor
@@ -139,14 +154,16 @@ class Hub:
                     break
                 after = batch[-1].id
                 yield batch
+            # The feed's first batches may hold what the replay already gave.
+            overlap = True
             while True:
-                batch = await inbox.get(heartbeat)
-                if batch and id_key(batch[0].id) <= id_key(after):
+                batch = await inbox.get()
+                if batch and overlap:
+                    overlap = False
                     batch = [event for event in batch if id_key(event.id) > id_key(after)]
                     if not batch:
+                        overlap = True
                         continue
-                if batch:
-                    after = batch[-1].id
                 yield batch
         finally:
             feed.inboxes.discard(inbox)

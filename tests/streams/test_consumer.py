@@ -15,6 +15,7 @@ from apps.core.dbthreads import db_threads
 from apps.graphs.services import assistants_sync_defaults
 from apps.runs.models import Run, RunStatus
 from apps.streams import consumers
+from apps.streams import hub as hub_module
 from apps.streams.eventlog import Numbered, event_log
 from apps.streams.names import thread_events_stream
 from apps.streams.protocol import stored_event
@@ -269,6 +270,7 @@ async def test_subscriptions_filter_by_namespace_and_depth(thread_id):
 
 async def test_a_quiet_socket_gets_heartbeats(thread_id, monkeypatch):
     monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(hub_module, "TICK_SECONDS", 0.05)
     async with Socket(thread_id) as socket:
         await socket.call("subscription.subscribe", LIFECYCLE)
         frame = await socket.receive()

@@ -57,7 +57,8 @@ async def test_a_follower_behind_the_feed_catches_up_without_gaps_or_repeats():
     assert late == list(range(3, 11))
 
 
-async def test_a_quiet_stream_gives_empty_batches_for_heartbeats():
+async def test_a_quiet_stream_gives_empty_batches_for_heartbeats(monkeypatch):
+    monkeypatch.setattr(hub_module, "TICK_SECONDS", 0.01)
     hub = Hub(InMemoryEventLog())
     async with contextlib.aclosing(hub.follow("s", after="0", heartbeat=0.05)) as batches:
         assert await asyncio.wait_for(anext(batches), 5) == []
