@@ -12,21 +12,12 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from apps.streams.protocol import CHANNELS
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
-ALL_CHANNELS = [
-    "values",
-    "updates",
-    "messages",
-    "tools",
-    "lifecycle",
-    "input",
-    "checkpoints",
-    "tasks",
-    "custom",
-]
+ALL_CHANNELS = sorted(CHANNELS)
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 
 
