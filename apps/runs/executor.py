@@ -93,7 +93,8 @@ class Attempt:
         self.protocol = (
             None if self.kwargs.get("temporary") else ProtocolTranslator(self.emit_protocol)
         )
-        self.writer = Writer(self.log, self.streams, thread_events_stream(run.thread_id))
+        events_stream = thread_events_stream(run.tenant_id, run.thread_id)
+        self.writer = Writer(self.log, self.streams, events_stream)
         self._legacy: list[tuple[str, bytes]] = []
         self._numbered: list[tuple[str, bytes]] = []
         self.stop_reason: str | None = None

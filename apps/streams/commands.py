@@ -104,8 +104,8 @@ def _only(params: dict[str, Any], allowed: frozenset[str], method: str) -> None:
         raise ProtocolError(f"Unknown {method} param(s): {', '.join(unknown)}")
 
 
-async def _applied_through(thread_id: uuid.UUID) -> dict[str, Any]:
-    info = await event_log().seq_info(thread_events_stream(thread_id))
+async def _applied_through(principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
+    info = await event_log().seq_info(thread_events_stream(principal.tenant_id, thread_id))
     return {"applied_through_seq": info.last}
 
 
@@ -127,7 +127,7 @@ async def run_start(principal: Principal, thread_id: uuid.UUID, params: dict[str
         on_completion="keep",
     )
     data = validated(RunCreateSerializer, payload)
-    meta = await _applied_through(thread_id)
+    meta = await _applied_through(principal, thread_id)
     run = await db_threads().arun(
         services.run_create, principal=principal, thread_id=thread_id, payload=data
     )
@@ -180,7 +180,7 @@ async def input_respond(
         if params.get(key) is not None:
             payload[key] = params[key]
     data = validated(RunCreateSerializer, payload)
-    meta = await _applied_through(thread_id)
+    meta = await _applied_through(principal, thread_id)
     await db_threads().arun(
         services.run_create, principal=principal, thread_id=thread_id, payload=data
     )
@@ -261,7 +261,7 @@ async def agent_get_tree(
     scoped = await aauthorize(principal, "threads", "read", {"thread_id": thread_id})
     await db_threads().arun(thread_get, principal=scoped, thread_id=thread_id)
     nodes: dict[tuple[str, ...], dict[str, Any]] = {}
-    async for namespace, data in _lifecycle_of_latest_run(thread_id):
+    async for namespace, data in _lifecycle_of_latest_run(principal, thread_id):
         node = nodes.setdefault(tuple(namespace), {"namespace": namespace})
         if data.get("graph_name"):
             node["graph_name"] = data["graph_name"]
@@ -280,8 +280,8 @@ async def agent_get_tree(
     return {"tree": root}, None
 
 
-async def _lifecycle_of_latest_run(thread_id: uuid.UUID):
-    log, stream = event_log(), thread_events_stream(thread_id)
+async def _lifecycle_of_latest_run(principal: Principal, thread_id: uuid.UUID):
+    log, stream = event_log(), thread_events_stream(principal.tenant_id, thread_id)
     info = await log.seq_info(stream)
     if not info.run_start:
         return

@@ -92,7 +92,6 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self.close(code=4404)
             return
-        self.stream = thread_events_stream(self.thread_id)
         if auth_disabled() or self._has_credentials(self.scope["headers"]):
             await self._authenticate(self.scope["headers"], id=None)
         else:
@@ -183,6 +182,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         self.principal = principal
+        self.stream = thread_events_stream(principal.tenant_id, self.thread_id)
         if id is not None:
             await self._reply(protocol.success(id, {}))
 
@@ -211,6 +211,14 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             await self._reply(protocol.error(command.id, exc.code, exc.message))
             return
+        if not self.visible:
+            # The thread may exist by now: only its tenant's events are in self.stream, but
+            # the auth handler's filters may still hide it from this caller.
+            try:
+                self.visible = await self._visible(self.principal)
+            except ApiError:
+                await self.close(code=4404)
+                return
         log = event_log()
         after, gap = await start(log, self.stream, subscription.since)
         async with self.delivery:

@@ -22,7 +22,9 @@ def thread_stream(thread_id: uuid.UUID | str) -> str:
     return f"thread:{thread_id}"
 
 
-def thread_events_stream(thread_id: uuid.UUID | str) -> str:
+def thread_events_stream(tenant_id: uuid.UUID | str, thread_id: uuid.UUID | str) -> str:
     """The thread's protocol events (docs/thread-protocol.md), numbered per thread: what the
-    thread-centric streams (``/threads/{id}/stream/events``, the websocket) replay and follow."""
-    return f"thread:{thread_id}:events"
+    thread-centric streams (``/threads/{id}/stream/events``, the websocket) replay and follow.
+    Named by tenant too: a client following an id that another tenant creates later (or
+    re-creates after a delete) follows a different stream and sees none of its events."""
+    return f"tenant:{tenant_id}:thread:{thread_id}:events"

@@ -54,7 +54,8 @@ async def thread_stream_events(request: HttpRequest, thread_id: str) -> HttpResp
     except protocol.ProtocolError as exc:
         raise BadRequest(exc.message) from None
     await thread_readable(request.principal, thread_uuid)
-    return event_stream_response(_frames(thread_events_stream(thread_uuid), subscription))
+    stream = thread_events_stream(request.principal.tenant_id, thread_uuid)
+    return event_stream_response(_frames(stream, subscription))
 
 
 async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIterator[bytes]:

@@ -130,12 +130,15 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
 
     Checkpoints go first: if that fails the thread still exists and the delete can be retried.
     """
-    if not Thread.objects.filter(thread_id=thread_id).exists():
+    tenant_id = (
+        Thread.objects.filter(thread_id=thread_id).values_list("tenant_id", flat=True).first()
+    )
+    if tenant_id is None:
         raise NotFound(f"Thread {thread_id} not found")
     checkpointer().delete_thread(str(thread_id))
     Thread.objects.filter(thread_id=thread_id).delete()
     log = event_log()
-    for stream in (thread_stream(thread_id), thread_events_stream(thread_id)):
+    for stream in (thread_stream(thread_id), thread_events_stream(tenant_id, thread_id)):
         log.delete(stream)
 
 
@@ -223,7 +226,9 @@ def thread_update_state(
         new_values = stored_event("values", [], event["state"]["values"] or {})
         event_log().append_all(
             [(thread_stream(thread.thread_id), "state_update", dumps(event))],
-            numbered=Numbered(thread_events_stream(thread.thread_id), [new_values]),
+            numbered=Numbered(
+                thread_events_stream(thread.tenant_id, thread.thread_id), [new_values]
+            ),
             expire=event_ttl_seconds(),
         )
         return new_config["configurable"]

@@ -21,6 +21,7 @@ from apps.streams.names import thread_events_stream
 from apps.streams.protocol import stored_event
 from apps.tenancy.models import DEFAULT_TENANT_ID
 from apps.threads.models import Thread
+from apps.threads.services import thread_delete
 from tests.tenancy.conftest import make_caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,13 +42,16 @@ def thread_id() -> str:
     value = str(uuid.uuid4())
     Thread.objects.create(thread_id=value, metadata={}, tenant_id=DEFAULT_TENANT_ID)
     yield value
-    event_log().delete(thread_events_stream(value))
+    event_log().delete(thread_events_stream(DEFAULT_TENANT_ID, value))
 
 
-def write(thread_id: str, *events: tuple[str, list[str], dict], run_start: bool = False) -> None:
+def write(
+    thread_id: str, *events: tuple[str, list[str], dict], run_start: bool = False, tenant=None
+) -> None:
+    """Events as the executor writes them, in the default tenant's stream unless told."""
     entries = [stored_event(method, namespace, data) for method, namespace, data in events]
-    numbered = Numbered(thread_events_stream(thread_id), entries, 0 if run_start else None)
-    event_log().append_all([], numbered=numbered)
+    stream = thread_events_stream(tenant or DEFAULT_TENANT_ID, thread_id)
+    event_log().append_all([], numbered=Numbered(stream, entries, 0 if run_start else None))
 
 
 def started(run: str = "r1") -> tuple[str, list[str], dict]:
@@ -193,6 +197,43 @@ async def test_a_client_that_never_authenticates_is_closed(thread_id, api_keys, 
     await ws.connect()
     assert await closed_with(ws) == 4401
     await ws.disconnect()
+
+
+async def test_a_socket_opened_before_another_tenant_creates_the_thread_sees_none_of_it(
+    api_keys,
+):
+    thread_id = str(uuid.uuid4())
+    mallory = await keyed("globex", "mallory")
+    async with Socket(thread_id, headers=[(b"x-api-key", mallory.encode())]) as socket:
+        acme = await in_db(_thread_of, thread_id, "acme")
+        write(
+            thread_id, started(), token("acme's secret"), completed(), run_start=True, tenant=acme
+        )
+        await socket.send("subscription.subscribe", {"channels": ["messages"], "since": 0})
+        assert await closed_with(socket.ws) == 4404
+
+
+async def test_following_a_deleted_thread_shows_nothing_of_its_namesake_in_another_tenant(
+    api_keys,
+):
+    thread_id = str(uuid.uuid4())
+    mallory = await keyed("globex", "mallory")
+    await in_db(_thread_of, thread_id, "globex")
+    async with Socket(thread_id, headers=[(b"x-api-key", mallory.encode())]) as socket:
+        await socket.call("subscription.subscribe", {"channels": ["messages"]})
+        await in_db(thread_delete, thread_id=uuid.UUID(thread_id))
+        acme = await in_db(_thread_of, thread_id, "acme")
+        write(thread_id, started(), token("acme's secret"), run_start=True, tenant=acme)
+        assert await socket.nothing_more()
+
+
+def _thread_of(thread_id: str, slug: str):
+    """A thread ``thread_id`` in tenant ``slug``; returns the tenant id."""
+    from apps.tenancy.models import Tenant
+
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug})
+    Thread.objects.create(thread_id=thread_id, metadata={}, tenant=tenant)
+    return tenant.tenant_id
 
 
 def _own_thread(thread_id: str, slug: str) -> None:
