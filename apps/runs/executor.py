@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -156,13 +157,18 @@ class Attempt:
             # Fenced out: another attempt owns the run now and records its end.
             logger.warning("run %s attempt %s lost its lease", run.run_id, run.attempt)
             return None
+        return outcome.status
+
+    def _announce(self, outcome: Outcome) -> None:
+        """The run's last events, written once its end is committed and before the thread's
+        next run is dispatched (run_finish calls this on a database thread): the protocol's
+        terminal events, the /wait body, the run stream's end and the thread's run_done, in
+        one round trip."""
         if self.protocol is not None:
-            await self._terminal(outcome)
-        # The /wait body, the run stream's end and the thread's run_done, with the protocol's
-        # terminal events, in one round trip: after the thread is settled.
-        run_id = str(run.run_id)
+            self._terminal(outcome)
+        run_id = str(self.run.run_id)
         legacy, numbered, self._legacy, self._numbered = self._legacy, self._numbered, [], []
-        await self.writer.finish(
+        self.writer.write_last(
             legacy,
             numbered,
             tail=[
@@ -172,13 +178,12 @@ class Attempt:
             ],
             expire=event_ttl_seconds(),
         )
-        return outcome.status
 
     def _lifecycle(self, event: str, **data: Any) -> None:
         data = {"event": event, "run_id": str(self.run.run_id), **data}
         self.emit_protocol("lifecycle", [], data)
 
-    async def _terminal(self, outcome: Outcome) -> None:
+    def _terminal(self, outcome: Outcome) -> None:
         """The root's last protocol events: the pending interrupts and ``interrupted``, or
         ``completed``, or ``failed`` (an error, or a cancel); a run replaced by a newer one
         (``interrupt`` / ``rollback`` strategy) is ``interrupted``, superseded."""
@@ -196,7 +201,7 @@ class Attempt:
                         {"interrupt_id": interrupt_id, "payload": value, "value": value},
                     )
             self._lifecycle("interrupted")
-        elif outcome.status == RunStatus.INTERRUPTED and await db_threads().arun(self._superseded):
+        elif outcome.status == RunStatus.INTERRUPTED and self._superseded():
             self._lifecycle("interrupted", reason="superseded")
         else:
             cancelled = outcome.status == RunStatus.INTERRUPTED
@@ -402,6 +407,7 @@ class Attempt:
             interrupts=interrupts,
             has_next=has_next,
             rolled_back=rolled_back,
+            announce=functools.partial(self._announce, outcome),
         )
 
     async def _final_state(self) -> tuple[Any, dict[str, Any], bool]:

@@ -3,7 +3,8 @@
 The graph's event loop hands each chunk's events to a ``Writer`` and goes on; one write at a
 time goes to the event log on a worker thread, and whatever was emitted while it was in flight
 goes out together in the next one (one Redis round trip for many chunks when the graph is
-fast). Events keep their order; ``finish`` waits for everything, then writes the last batch.
+fast). Events keep their order; ``drain`` waits for everything, and ``write_last`` writes the
+run's last batch (synchronously: it runs where the run's end is committed).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Writer:
             self._raise_failure()
             self._writing = asyncio.ensure_future(self._write_pending())
 
-    async def finish(
+    def write_last(
         self,
         legacy: Sequence[tuple[str, bytes]],
         numbered: Sequence[tuple[str, bytes]],
@@ -55,14 +56,13 @@ class Writer:
         tail: Sequence[tuple[str, str, bytes]] = (),
         expire: int | None = None,
     ) -> None:
-        """After everything queued: ``legacy`` and ``numbered`` as in ``add``, then ``tail``
-        (``(stream, event, data)``), in one write that sets every stream it touches to expire
-        after ``expire`` seconds; returns once it is all in the log."""
-        await self.drain()
-        self._legacy += [(stream, event, data) for event, data in legacy for stream in self.streams]
-        self._legacy += tail
-        self._numbered += numbered
-        await self._write(expire)
+        """``legacy`` and ``numbered`` as in ``add``, then ``tail`` (``(stream, event,
+        data)``), in one write that sets every stream it touches to expire after ``expire``
+        seconds. Blocking; call it after ``drain``, with nothing queued."""
+        entries = [(stream, event, data) for event, data in legacy for stream in self.streams]
+        entries += tail
+        batch = Numbered(self.events_stream, numbered, None) if numbered else None
+        self.log.append_all(entries, numbered=batch, expire=expire)
 
     async def drain(self) -> None:
         """Wait for the writes in flight and queued; raise what a write raised."""

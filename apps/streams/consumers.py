@@ -25,9 +25,11 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 
 from apps.core.dbthreads import db_threads
@@ -87,6 +89,9 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         self.last_sent = time.monotonic()
         self.stream = ""
         await self.accept()
+        if not _origin_allowed(self.scope["headers"]):
+            await self.close(code=4403)
+            return
         try:
             self.thread_id = uuid.UUID(str(self.scope["url_route"]["kwargs"]["thread_id"]))
         except ValueError:
@@ -113,7 +118,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self._reply(protocol.error(None, "invalid_argument", "Send JSON text frames"))
             return
-        if len(text_data) > MAX_FRAME_BYTES:
+        if _too_large(text_data):
             message = f"Frames are limited to {MAX_FRAME_BYTES} bytes"
             await self._reply(protocol.error(None, "invalid_argument", message))
             return
@@ -137,7 +142,10 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
 
     async def _within_rate(self) -> bool:
         if self.bucket.take():
-            self.limited_since = None
+            # Forgiven once the client has slowed down, not at the first frame a refill lets
+            # through: a steady flood stays limited and is closed.
+            if self.bucket.tokens >= RATE_BURST / 2:
+                self.limited_since = None
             return True
         now = time.monotonic()
         if self.limited_since is None:
@@ -159,7 +167,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         """Before authentication only an ``auth`` command is heard; anything else closes the
         socket (4401) without a word."""
         headers = None
-        if text_data is not None and len(text_data) <= MAX_FRAME_BYTES:
+        if text_data is not None and not _too_large(text_data):
             with contextlib.suppress(orjson.JSONDecodeError, protocol.ProtocolError):
                 command = protocol.command(orjson.loads(text_data))
                 if command.method == "auth":
@@ -258,6 +266,10 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
 
     async def _unsubscribe(self, command: protocol.Command) -> None:
         subscription_id = command.params.get("subscription_id")
+        if not isinstance(subscription_id, str):
+            message = "subscription_id must be the string subscription.subscribe returned"
+            await self._reply(protocol.error(command.id, "invalid_argument", message))
+            return
         if self.subscriptions.pop(subscription_id, None) is None:
             message = f"No subscription {str(subscription_id)[:64]!r} on this socket"
             await self._reply(protocol.error(command.id, "no_such_subscription", message))
@@ -308,6 +320,23 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
             # Straight to the server's ASGI send: this runs once per event and socket.
             await self.base_send({"type": "websocket.send", "text": text})
+
+
+def _too_large(text: str) -> bool:
+    # Characters count up to 4 bytes in UTF-8: encode only what could be over the limit.
+    return len(text) > MAX_FRAME_BYTES // 4 and len(text.encode()) > MAX_FRAME_BYTES
+
+
+def _origin_allowed(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Browsers send Origin; a page of another site may not use this server's socket with the
+    user's cookies. The same origins as the API's CORS setting, and the server's own, pass;
+    clients that send no Origin (SDKs, servers) are not browsers and pass too."""
+    found = dict(headers)
+    origin = found.get(b"origin", b"").decode("latin-1")
+    if not origin or settings.CORS_ALLOW_ALL_ORIGINS or origin in settings.CORS_ALLOWED_ORIGINS:
+        return True
+    host = found.get(b"host", b"").decode("latin-1")
+    return bool(host) and urlsplit(origin).netloc == host
 
 
 def _auth_headers(params: dict[str, Any]) -> dict[str, str] | None:

@@ -138,7 +138,12 @@ class Hub:
         without one. Runs until the caller stops iterating."""
         feed = self.feeds.get(stream)
         if feed is None:
-            feed = self.feeds[stream] = Feed(self, stream, after)
+            # The feed starts at the stream's end, so it never reads history faster than a
+            # follower takes it: followers replay what they need themselves.
+            newest = await self.log.last_id(stream) or "0"
+            feed = self.feeds.get(stream)  # another follower may have made it meanwhile
+            if feed is None:
+                feed = self.feeds[stream] = Feed(self, stream, newest)
         loop = asyncio.get_running_loop()
         if self.ticker is None:
             self.ticker = loop.create_task(self._tick())

@@ -31,6 +31,9 @@ CHANNELS = frozenset(
         "custom",
     }
 )
+# The largest ``since`` / ``depth`` taken (JavaScript's safe integers; sequence numbers and
+# namespaces never get near it).
+MAX_COUNT = 2**53 - 1
 # The method an event is sent as, for the channels whose name is not the method.
 _METHODS = {"input": "input.requested"}
 ERROR_CODES = frozenset(
@@ -224,8 +227,8 @@ def _count(params: dict[str, Any], name: str) -> int | None:
     value = params.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProtocolError(f"{name} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ProtocolError(f"{name} must be an integer from 0 to {MAX_COUNT}")
     return value
 
 

@@ -62,14 +62,15 @@ async def test_a_failed_write_is_raised_to_the_run():
         await writer.drain()
 
 
-async def test_finishing_writes_the_rest_with_the_tail_and_expires_every_stream():
+async def test_the_last_write_comes_after_the_rest_and_expires_every_stream():
     now = [0.0]
     log = InMemoryEventLog(monotonic=lambda: now[0])
     writer = Writer(log, ["run"], "events")
     writer.add([("values", b"{}")], [("values|", b"{}")])
 
     tail = [("run", "end", b"{}"), ("result", "end", b"{}")]
-    await writer.finish([], [("lifecycle", b"{}")], tail=tail, expire=60)
+    await writer.drain()
+    writer.write_last([], [("lifecycle", b"{}")], tail=tail, expire=60)
     now[0] += 61
 
     assert keys(log, "run") == keys(log, "events") == keys(log, "result") == []

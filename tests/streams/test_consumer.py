@@ -333,6 +333,17 @@ async def test_a_quiet_socket_gets_heartbeats(thread_id, monkeypatch):
         ('{"id": 7, "method": "no.such.thing"}', "unknown_command", 7),
         ('{"id": 7, "method": "subscription.subscribe", "params": {}}', "invalid_argument", 7),
         (
+            '{"id": 7, "method": "subscription.subscribe", '
+            '"params": {"channels": ["values"], "since": 18446744073709551615}}',
+            "invalid_argument",
+            7,
+        ),
+        (
+            '{"id": 7, "method": "subscription.unsubscribe", "params": {"subscription_id": [1]}}',
+            "invalid_argument",
+            7,
+        ),
+        (
             '{"id": 7, "method": "run.start", "params": {"assistant_id": "agent", "x": 1}}',
             "invalid_argument",
             7,
@@ -357,8 +368,30 @@ async def test_binary_and_oversized_frames_are_refused(thread_id):
         binary = await socket.receive()
         await socket.ws.send_to(text_data="x" * (consumers.MAX_FRAME_BYTES + 1))
         oversized = await socket.receive()
+        # Fewer characters than the limit, more bytes: bytes count.
+        await socket.ws.send_to(text_data="\u20ac" * (consumers.MAX_FRAME_BYTES // 2))
+        wide = await socket.receive()
 
-    assert binary["error"] == oversized["error"] == "invalid_argument"
+    assert binary["error"] == oversized["error"] == wide["error"] == "invalid_argument"
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [(b"https://evil.example", False), (b"https://app.example", True), (None, True)],
+)
+async def test_browsers_on_other_sites_are_refused(thread_id, settings, origin, allowed):
+    settings.CORS_ALLOW_ALL_ORIGINS = False
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+    headers = [(b"origin", origin)] if origin else []
+    ws = WebsocketCommunicator(application, f"/threads/{thread_id}/stream/events", headers=headers)
+    await ws.connect()
+    frame = {"id": 1, "method": "subscription.subscribe", "params": LIFECYCLE}
+    await ws.send_to(text_data=orjson.dumps(frame).decode())
+    output = await ws.receive_output(timeout=5)
+    await ws.disconnect()
+
+    assert (output["type"] == "websocket.send") is allowed
+    assert allowed or output["code"] == 4403
 
 
 async def test_a_flood_of_frames_is_rate_limited_then_closed(thread_id, monkeypatch):

@@ -64,6 +64,19 @@ async def test_a_quiet_stream_gives_empty_batches_for_heartbeats(monkeypatch):
         assert await asyncio.wait_for(anext(batches), 5) == []
 
 
+async def test_a_first_follower_of_a_long_stream_replays_it_at_its_own_pace(monkeypatch):
+    monkeypatch.setattr(hub_module, "MAX_BEHIND", 10)
+    log = InMemoryEventLog()
+    write(log, 50)
+    seen = []
+    follower = asyncio.ensure_future(collect(Hub(log), "0", 55, seen))
+    await eventually(lambda: len(seen) == 50, what="the replay")
+    write(log, 5)
+    await asyncio.wait_for(follower, 5)
+
+    assert seen == list(range(1, 56))
+
+
 async def test_a_follower_that_stops_taking_events_is_dropped(monkeypatch):
     monkeypatch.setattr(hub_module, "MAX_BEHIND", 3)
     log = InMemoryEventLog()

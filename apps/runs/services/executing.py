@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +29,8 @@ from apps.runs.services.queue import (
 from apps.threads.models import Thread, ThreadStatus
 from apps.threads.state import checkpointer
 from apps.webhooks.services import delivery_create, wants_webhook
+
+logger = logging.getLogger(__name__)
 
 # The claim in SQL: one statement that takes the run and returns it. The ORM would need an
 # UPDATE and a SELECT, and on the hot path of every run the second round trip shows.
@@ -94,9 +98,14 @@ def run_finish(
     interrupts: dict[str, Any] | None = None,
     has_next: bool = False,
     rolled_back: bool = False,
+    announce: Callable[[], None] | None = None,
 ) -> bool:
     """Record the end of this attempt of ``run`` and settle the thread; False if fenced out
     (another attempt owns the run now), in which case nothing is written.
+
+    ``announce`` runs once the end is committed and before the next queued run is dispatched:
+    the executor writes the run's last events there, so that followers of the thread see
+    them before anything of the next run. A failing ``announce`` is logged, not raised.
 
     A run rolled back is deleted (the executor already deleted its checkpoints). The thread
     becomes busy (more runs queued), error, interrupted (its state waits at a node) or idle,
@@ -110,9 +119,12 @@ def run_finish(
     now = timezone.now()
     thread_id = run.thread_id
     if run.temporary:
-        return _finish_temporary(
+        finished = _finish_temporary(
             run, status=status, output=output, error=error, rolled_back=rolled_back, now=now
         )
+        if finished:
+            _announce_then_dispatch(thread_id, announce, dispatch=False)
+        return finished
     if connection.vendor == "postgresql" and not wants_webhook(run):
         thread_status = _finish_in_one_statement(
             run,
@@ -127,8 +139,7 @@ def run_finish(
         )
         if thread_status is None:
             return False
-        if thread_status == ThreadStatus.BUSY:
-            thread_dispatch_next(thread_id=thread_id)
+        _announce_then_dispatch(thread_id, announce, dispatch=thread_status == ThreadStatus.BUSY)
         return True
     with transaction.atomic():
         _lock_threads([thread_id])
@@ -160,8 +171,20 @@ def run_finish(
             delivery_create(
                 run=run, status=status, ended_at=now, values=values, output=output, error=error
             )
-        transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
+        transaction.on_commit(lambda: _announce_then_dispatch(thread_id, announce))
     return True
+
+
+def _announce_then_dispatch(
+    thread_id: uuid.UUID, announce: Callable[[], None] | None, *, dispatch: bool = True
+) -> None:
+    if announce is not None:
+        try:
+            announce()
+        except Exception:
+            logger.exception("the last events of a run on thread %s were not written", thread_id)
+    if dispatch:
+        thread_dispatch_next(thread_id=thread_id)
 
 
 # PostgreSQL: the run's end and the thread's settling in one statement, one round trip and one
