@@ -41,7 +41,7 @@ from apps.threads.models import Thread
 from . import commands, protocol
 from .eventlog import event_log, id_key, seq_id
 from .following import start, thread_readable
-from .hub import FellBehind, follow
+from .hub import FellBehind, StreamEnded, follow
 from .names import thread_events_stream
 
 logger = logging.getLogger(__name__)
@@ -305,6 +305,8 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except FellBehind:
             # The client stopped reading: it may come back with ``since``.
             await self.close(code=1013)
+        except StreamEnded:
+            await self.close(code=4404)  # the thread was deleted
         except Exception:
             logger.exception("websocket pump of thread %s failed", self.thread_id)
             await self.close(code=1011)

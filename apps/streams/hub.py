@@ -35,6 +35,16 @@ class FellBehind(Exception):
     """The follower stopped taking events; its connection should close."""
 
 
+class StreamEnded(Exception):
+    """The stream's thread was deleted: nothing more will come for its followers."""
+
+
+# Written to a thread's numbered stream when the thread is deleted: it matches no
+# subscription, and it ends the feed (a thread made later with the same id, perhaps by someone
+# else, is not followed by the connections of the old one).
+ENDED = "thread.deleted"
+
+
 class Inbox:
     """Batches for one follower, woken by the feed."""
 
@@ -74,13 +84,13 @@ class Inbox:
                 await self.waiter
             finally:
                 self.waiter = None
+        if self.batches:  # what came before a failure still goes out
+            batch = self.batches.popleft()
+            self.behind -= len(batch)
+            return batch
         if self.failed is not None:
             raise self.failed
-        if not self.batches:
-            return []
-        batch = self.batches.popleft()
-        self.behind -= len(batch)
-        return batch
+        return []
 
 
 class Feed:
@@ -99,15 +109,23 @@ class Feed:
                 if events:
                     self.cursor = events[-1].id
                     now = asyncio.get_running_loop().time()
+                    ended = next((i for i, e in enumerate(events) if e.event == ENDED), None)
                     for inbox in self.inboxes:
-                        inbox.put(events, now)
+                        inbox.put(events if ended is None else events[:ended], now)
+                    if ended is not None:
+                        self._end(StreamEnded(f"{self.stream} ended"))
+                        return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.exception("reading %s failed", self.stream)
-            for inbox in self.inboxes:
-                inbox.fail(exc)
-            self.hub.feeds.pop(self.stream, None)
+            self._end(exc)
+
+    def _end(self, error: BaseException) -> None:
+        for inbox in self.inboxes:
+            inbox.fail(error)
+        if self.hub.feeds.get(self.stream) is self:
+            del self.hub.feeds[self.stream]
 
 
 class Hub:

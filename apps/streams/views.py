@@ -4,6 +4,7 @@ an SSE stream of the thread's events that follows every run until the client lea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import orjson
@@ -17,7 +18,7 @@ from apps.threads.views import thread_join_stream
 from . import commands, protocol
 from .eventlog import event_log
 from .following import start, thread_readable
-from .hub import follow
+from .hub import StreamEnded, follow
 from .names import thread_events_stream
 from .sse import HEARTBEAT, event_stream_response
 
@@ -65,6 +66,15 @@ async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIter
     after, gap = await start(event_log(), stream, subscription.since)
     if gap:
         yield _error_frame("resume_gap", "Events after since are no longer kept; resuming")
+    with contextlib.suppress(StreamEnded):  # the thread was deleted: the stream ends
+        async for frames in _batches(stream, subscription, after):
+            yield frames
+
+
+async def _batches(
+    stream: str, subscription: protocol.Subscription, after: str
+) -> AsyncIterator[bytes]:
+    """The frames of each batch that passes ``subscription``, joined; heartbeats between."""
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     async for batch in follow(stream, after=after, heartbeat=HEARTBEAT_SECONDS):

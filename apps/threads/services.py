@@ -17,6 +17,7 @@ from apps.core.errors import BadRequest, Conflict, NotFound
 from apps.core.reserved import clean_metadata
 from apps.graphs.registry import registry
 from apps.streams.eventlog import Numbered, event_log, event_ttl_seconds
+from apps.streams.hub import ENDED
 from apps.streams.names import thread_events_stream, thread_stream
 from apps.streams.protocol import stored_event
 from apps.tenancy.principal import Principal
@@ -137,9 +138,12 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
         raise NotFound(f"Thread {thread_id} not found")
     checkpointer().delete_thread(str(thread_id))
     Thread.objects.filter(thread_id=thread_id).delete()
+    # The protocol stream is ended, not deleted: its followers stop, and its counter goes on
+    # should the id be used again (event ids are never reused on a thread).
     log = event_log()
-    for stream in (thread_stream(thread_id), thread_events_stream(tenant_id, thread_id)):
-        log.delete(stream)
+    log.delete(thread_stream(thread_id))
+    ended = Numbered(thread_events_stream(tenant_id, thread_id), [(ENDED, b"{}")])
+    log.append_all([], numbered=ended, expire=event_ttl_seconds())
 
 
 def threads_delete_for_assistant(*, principal: Principal, assistant_id: uuid.UUID) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from apps.streams import hub as hub_module
 from apps.streams.eventlog import InMemoryEventLog, Numbered, seq_id
-from apps.streams.hub import FellBehind, Hub
+from apps.streams.hub import ENDED, FellBehind, Hub, StreamEnded
 from tests.waiting import eventually
 
 
@@ -91,5 +91,19 @@ async def test_a_follower_that_stops_taking_events_is_dropped(monkeypatch):
         await eventually(lambda: log.waiting("s") == 1, what="the feed to read again")
 
     with pytest.raises(FellBehind):
+        await anext(batches)
+    await batches.aclose()
+
+
+async def test_the_end_of_a_stream_ends_its_followers():
+    log = InMemoryEventLog()
+    hub = Hub(log)
+    batches = hub.follow("s", after="0", heartbeat=5)
+    reading = asyncio.ensure_future(anext(batches))
+    await eventually(lambda: log.waiting("s") == 1, what="the feed to read")
+    log.append_all([], numbered=Numbered("s", [("values", b"{}"), (ENDED, b"{}")]))
+
+    assert [event.event for event in await reading] == ["values"]
+    with pytest.raises(StreamEnded):
         await anext(batches)
     await batches.aclose()
