@@ -15,7 +15,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 
-from apps.core.encoding import to_jsonable
+from apps.core.encoding import dumps, to_jsonable
+from apps.streams.names import run_result_stream, run_stream, thread_stream
 
 INTERNAL_MODES = ("updates", "values")
 # The reference masks the message of exceptions outside this set.
@@ -46,6 +47,16 @@ def graph_modes(requested: list[str]) -> list[str]:
     modes.discard("events")
     modes.update(INTERNAL_MODES)
     return sorted(modes)
+
+
+def run_end_entries(run_id: str, thread_id: str, status: str, output: Any) -> list[tuple]:
+    """The legacy streams' last entries of a run, ``(stream, event, data)``: the /wait body,
+    the run stream's ``end`` and the thread stream's ``run_done``."""
+    return [
+        (run_result_stream(run_id), "end", dumps(output)),
+        (run_stream(run_id), "end", dumps({"run_id": run_id, "status": status})),
+        (thread_stream(thread_id), "metadata", dumps({"status": "run_done", "run_id": run_id})),
+    ]
 
 
 def error_payload(exc: BaseException) -> dict[str, str]:

@@ -29,12 +29,12 @@ from apps.core.dbthreads import db_threads
 from apps.core.encoding import dumps, to_jsonable
 from apps.graphs.registry import registry
 from apps.runs import services
-from apps.runs.events import ChunkTranslator, error_payload, graph_modes
+from apps.runs.events import ChunkTranslator, error_payload, graph_modes, run_end_entries
 from apps.runs.models import MultitaskStrategy, Run, RunStatus
 from apps.runs.protocol import ProtocolTranslator
 from apps.runs.writer import Writer
 from apps.streams.eventlog import event_log, event_ttl_seconds
-from apps.streams.names import run_result_stream, run_stream, thread_events_stream, thread_stream
+from apps.streams.names import run_stream, thread_events_stream, thread_stream
 from apps.streams.protocol import stored_event
 from apps.tenancy.customauth import AuthUser
 from apps.tenancy.principal import Principal
@@ -168,16 +168,8 @@ class Attempt:
             self._terminal(outcome)
         run_id = str(self.run.run_id)
         legacy, numbered, self._legacy, self._numbered = self._legacy, self._numbered, [], []
-        self.writer.write_last(
-            legacy,
-            numbered,
-            tail=[
-                (run_result_stream(run_id), "end", dumps(outcome.output)),
-                (self.stream, "end", dumps({"run_id": run_id, "status": outcome.status})),
-                (self.streams[1], "metadata", dumps({"status": "run_done", "run_id": run_id})),
-            ],
-            expire=event_ttl_seconds(),
-        )
+        tail = run_end_entries(run_id, str(self.run.thread_id), outcome.status, outcome.output)
+        self.writer.write_last(legacy, numbered, tail=tail, expire=event_ttl_seconds())
 
     def _lifecycle(self, event: str, **data: Any) -> None:
         data = {"event": event, "run_id": str(self.run.run_id), **data}

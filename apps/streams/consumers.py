@@ -34,7 +34,7 @@ from django.core.handlers.asgi import ASGIRequest
 
 from apps.core.dbthreads import db_threads
 from apps.core.errors import ApiError, NotFound
-from apps.tenancy.authentication import aauthenticate, auth_disabled
+from apps.tenancy.authentication import aauthenticate, auth_disabled, auth_scheme
 from apps.tenancy.principal import Principal
 from apps.threads.models import Thread
 
@@ -54,6 +54,8 @@ RATE_BURST = 30.0
 # A client still over the rate limit this long after it was first refused is closed (4429).
 RATE_CLOSE_AFTER = 3.0
 CREDENTIAL_HEADERS = (b"x-api-key", b"authorization")
+# What a browser sends on its own, whichever page opened the socket.
+AMBIENT_HEADERS = (b"cookie", b"authorization")
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 
 
@@ -89,16 +91,28 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         self.last_sent = time.monotonic()
         self.stream = ""
         await self.accept()
-        if not _origin_allowed(self.scope["headers"]):
+        origin = _origin(self.scope["headers"])
+        if origin == "refused":
             await self.close(code=4403)
             return
+        # Another site's page may use the socket, but not with the user's cookies or cached
+        # Authorization: it authenticates explicitly, like its HTTP calls without credentials.
+        self.headers = [
+            (name, value)
+            for name, value in self.scope["headers"]
+            if origin == "trusted" or name.lower() not in AMBIENT_HEADERS
+        ]
         try:
             self.thread_id = uuid.UUID(str(self.scope["url_route"]["kwargs"]["thread_id"]))
         except ValueError:
             await self.close(code=4404)
             return
-        if auth_disabled() or self._has_credentials(self.scope["headers"]):
-            await self._authenticate(self.scope["headers"], id=None)
+        if auth_disabled() or self._has_credentials(self.headers):
+            await self._authenticate(self.headers, id=None)
+        elif auth_scheme() == "custom":
+            # A custom handler may read any header or cookie: try the handshake's, and fall
+            # back to the first frame if they do not authenticate.
+            await self._authenticate(self.headers, id=None, fallback=True)
         else:
             self.auth_timer = asyncio.ensure_future(self._auth_deadline())
 
@@ -176,16 +190,23 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         extra = [(k.lower().encode("latin-1", "replace"), v.encode()) for k, v in headers.items()]
-        await self._authenticate([*self.scope["headers"], *extra], id=command.id)
+        await self._authenticate([*self.headers, *extra], id=command.id)
 
-    async def _authenticate(self, headers: list[tuple[bytes, bytes]], *, id: int | None) -> None:
+    async def _authenticate(
+        self, headers: list[tuple[bytes, bytes]], *, id: int | None, fallback: bool = False
+    ) -> None:
+        """Authenticate with ``headers`` and check the thread; close with 4401/4403/4404 on
+        refusal, or (``fallback``, on 401) wait for an ``auth`` frame instead."""
         scope = {**self.scope, "type": "http", "method": "GET", "headers": headers}
         request = ASGIRequest(scope, io.BytesIO())
         try:
             principal = await aauthenticate(request)
             self.visible = await self._visible(principal)
         except ApiError as exc:
-            await self.close(code=CLOSE_CODES.get(exc.status_code, 4403))
+            if fallback and exc.status_code == 401:
+                self.auth_timer = asyncio.ensure_future(self._auth_deadline())
+            else:
+                await self.close(code=CLOSE_CODES.get(exc.status_code, 4403))
             return
         if self.auth_timer is not None:
             self.auth_timer.cancel()
@@ -219,14 +240,13 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             await self._reply(protocol.error(command.id, exc.code, exc.message))
             return
-        if not self.visible:
-            # The thread may exist by now: only its tenant's events are in self.stream, but
-            # the auth handler's filters may still hide it from this caller.
-            try:
-                self.visible = await self._visible(self.principal)
-            except ApiError:
-                await self.close(code=4404)
-                return
+        # Checked again at each subscription: the thread may exist by now, or have been
+        # deleted and made again by someone else under the same id.
+        try:
+            self.visible = await self._visible(self.principal)
+        except ApiError:
+            await self.close(code=4404)
+            return
         log = event_log()
         after, gap = await start(log, self.stream, subscription.since)
         async with self.delivery:
@@ -329,16 +349,21 @@ def _too_large(text: str) -> bool:
     return len(text) > MAX_FRAME_BYTES // 4 and len(text.encode()) > MAX_FRAME_BYTES
 
 
-def _origin_allowed(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Browsers send Origin; a page of another site may not use this server's socket with the
-    user's cookies. The same origins as the API's CORS setting, and the server's own, pass;
-    clients that send no Origin (SDKs, servers) are not browsers and pass too."""
-    found = dict(headers)
-    origin = found.get(b"origin", b"").decode("latin-1")
-    if not origin or settings.CORS_ALLOW_ALL_ORIGINS or origin in settings.CORS_ALLOWED_ORIGINS:
-        return True
-    host = found.get(b"host", b"").decode("latin-1")
-    return bool(host) and urlsplit(origin).netloc == host
+def _origin(headers: list[tuple[bytes, bytes]]) -> str:
+    """How far to trust the handshake's Origin, as the API's CORS setting does for HTTP:
+    ``trusted`` (no Origin: not a browser; the server's own pages; an origin listed in
+    ``CORS_ALLOW_ORIGINS`` with credentials allowed), ``anonymous`` (another site that CORS
+    lets call the API, without the user's ambient credentials) or ``refused``."""
+    found = {name.lower(): value.decode("latin-1") for name, value in headers}
+    origin = found.get(b"origin", "")
+    if not origin:
+        return "trusted"
+    hosts = {found.get(b"host", ""), found.get(b"x-forwarded-host", "")} - {""}
+    if urlsplit(origin).netloc.lower() in {host.lower() for host in hosts}:
+        return "trusted"
+    if origin in settings.CORS_ALLOWED_ORIGINS:
+        return "trusted" if getattr(settings, "CORS_ALLOW_CREDENTIALS", False) else "anonymous"
+    return "anonymous" if settings.CORS_ALLOW_ALL_ORIGINS else "refused"
 
 
 def _auth_headers(params: dict[str, Any]) -> dict[str, str] | None:

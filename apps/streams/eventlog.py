@@ -230,7 +230,7 @@ class InMemoryEventLog:
         with self._lock:
             entry = self._live(stream)
             if entry is None:
-                return SeqInfo(0, 0, 0)
+                return SeqInfo(self._retired.get(stream, 0), 0, 0)
             first = entry.keys[0][0] if entry.keys else 0
             return SeqInfo(entry.last[0], entry.run_start, first)
 

@@ -33,6 +33,8 @@ async def start(log: EventLog, stream: str, since: int | None) -> Start:
     if since is not None and since <= info.last:
         if info.first and since < info.first - 1:
             return Start(seq_id(info.first - 1), True)
+        if not info.first and since < info.last:  # every event after since has expired
+            return Start(seq_id(info.last), True)
         return Start(seq_id(since), False)
     if info.run_start:
         return Start(seq_id(info.run_start - 1), False)

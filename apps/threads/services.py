@@ -137,13 +137,20 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
     if tenant_id is None:
         raise NotFound(f"Thread {thread_id} not found")
     checkpointer().delete_thread(str(thread_id))
-    Thread.objects.filter(thread_id=thread_id).delete()
-    # The protocol stream is ended, not deleted: its followers stop, and its counter goes on
-    # should the id be used again (event ids are never reused on a thread).
+    _threads_deleted(Thread.objects.filter(thread_id=thread_id))
+
+
+def _threads_deleted(threads) -> None:
+    """Delete ``threads`` (a queryset) and end their streams. The protocol stream is ended,
+    not deleted: its followers stop (a thread made later with the same id is someone else's
+    to follow), and its counter goes on (event ids are never reused on a thread)."""
+    gone = list(threads.values_list("tenant_id", "thread_id"))
+    threads.delete()
     log = event_log()
-    log.delete(thread_stream(thread_id))
-    ended = Numbered(thread_events_stream(tenant_id, thread_id), [(ENDED, b"{}")])
-    log.append_all([], numbered=ended, expire=event_ttl_seconds())
+    for tenant_id, thread_id in gone:
+        log.delete(thread_stream(thread_id))
+        ended = Numbered(thread_events_stream(tenant_id, thread_id), [(ENDED, b"{}")])
+        log.append_all([], numbered=ended, expire=event_ttl_seconds())
 
 
 def threads_delete_for_assistant(*, principal: Principal, assistant_id: uuid.UUID) -> int:
@@ -153,7 +160,7 @@ def threads_delete_for_assistant(*, principal: Principal, assistant_id: uuid.UUI
     ids = [str(thread_id) for thread_id in threads.values_list("thread_id", flat=True)]
     if ids:
         checkpointer().prune(ids, strategy="delete")
-        Thread.objects.filter(thread_id__in=ids).delete()
+        _threads_deleted(Thread.objects.filter(thread_id__in=ids))
     return len(ids)
 
 
@@ -193,7 +200,7 @@ def threads_prune(
         return 0
     if strategy == TtlStrategy.DELETE:
         checkpointer().prune(existing, strategy="delete")
-        Thread.objects.filter(thread_id__in=existing).delete()
+        _threads_deleted(Thread.objects.filter(thread_id__in=existing))
     else:
         checkpointer().prune(existing, strategy="keep_latest")
     return len(existing)
@@ -270,6 +277,6 @@ def threads_sweep_expired(*, now=None) -> int:
             )
         else:
             checkpointer().delete_thread(str(thread.thread_id))
-            Thread.objects.filter(pk=thread.pk).delete()
+            _threads_deleted(Thread.objects.filter(pk=thread.pk))
         swept += 1
     return swept

@@ -1,10 +1,14 @@
 """A worker that shuts down gives its run back without using up one of its attempts."""
 
+import orjson
 import pytest
 
+from apps.core.dbthreads import db_threads
 from apps.graphs.services import assistants_sync_defaults
 from apps.runs.models import Run, RunStatus
 from apps.runs.services import run_claim, run_create, run_release, runs_sweep
+from apps.streams.eventlog import event_log
+from apps.streams.names import run_stream, thread_events_stream
 from apps.tenancy.principal import local_principal
 from apps.threads.services import thread_create
 
@@ -38,3 +42,18 @@ def test_a_released_run_is_not_failed_by_the_sweeper_as_exhausted(run):
     runs_sweep()
 
     assert Run.objects.get(pk=run.run_id).status == RunStatus.PENDING
+
+
+async def test_a_run_the_sweeper_gives_up_tells_its_followers_it_failed(run, settings):
+    settings.AGENTSERVER_RUN_LEASE_SECONDS = 0  # the claim's lease is over at once
+    await db_threads().arun(run_claim, run_id=run.run_id, worker="lost")
+
+    await db_threads().arun(runs_sweep)
+
+    stream = thread_events_stream(run.tenant_id, run.thread_id)
+    events = await event_log().read(stream, after="0", timeout=0)
+    data = orjson.loads(events[-1].data)["data"]
+    assert (data["event"], data["reason"]) == ("failed", "error")
+    assert data["error"].startswith("RunAttemptsExhausted")
+    end = await event_log().read(run_stream(run.run_id), after="0", timeout=0)
+    assert end[-1].event == "end"

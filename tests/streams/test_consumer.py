@@ -20,8 +20,9 @@ from apps.streams.eventlog import Numbered, event_log
 from apps.streams.names import thread_events_stream
 from apps.streams.protocol import stored_event
 from apps.tenancy.models import DEFAULT_TENANT_ID
+from apps.tenancy.principal import local_principal
 from apps.threads.models import Thread
-from apps.threads.services import thread_delete
+from apps.threads.services import thread_delete, threads_prune
 from tests.tenancy.conftest import make_caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -500,3 +501,31 @@ async def test_cancelling_a_run_that_is_not_active_names_it(thread_id):
         reply = await socket.call("run.cancel", {"run_id": str(uuid.uuid4())})
 
     assert reply["error"] == "no_such_run"
+
+
+async def test_pruning_a_thread_ends_its_followers_too(thread_id):
+    async with Socket(thread_id) as socket:
+        await socket.call("subscription.subscribe", {"channels": ["messages"]})
+        await in_db(threads_prune, principal=local_principal(), thread_ids=[uuid.UUID(thread_id)])
+        assert await closed_with(socket.ws) == 4404
+
+
+@pytest.mark.parametrize(
+    ("origin", "authenticated"), [(b"https://evil.example", False), (None, True)]
+)
+async def test_another_sites_page_cannot_use_the_users_ambient_credentials(
+    thread_id, api_keys, origin, authenticated
+):
+    key = await keyed("acme", "alice")
+    await in_db(_own_thread, thread_id, "acme")
+    headers = [(b"authorization", f"Bearer {key}".encode()), (b"host", b"agents.example")]
+    headers += [(b"origin", origin)] if origin else []
+    ws = WebsocketCommunicator(application, f"/threads/{thread_id}/stream/events", headers=headers)
+    await ws.connect()
+    frame = {"id": 1, "method": "subscription.subscribe", "params": LIFECYCLE}
+    await ws.send_to(text_data=orjson.dumps(frame).decode())
+    output = await ws.receive_output(timeout=5)
+    await ws.disconnect()
+
+    assert (output["type"] == "websocket.send") is authenticated
+    assert authenticated or output["code"] == 4401

@@ -96,7 +96,7 @@ async def test_numbers_go_on_after_the_events_expired():
     log = InMemoryEventLog(monotonic=lambda: now[0])
     log.append_all([], numbered=numbered("s", 3), expire=60)
     now[0] += 61
-    assert await log.seq_info("s") == SeqInfo(0, 0, 0)
+    assert await log.seq_info("s") == SeqInfo(last=3, run_start=0, first=0)
     log.append_all([], numbered=numbered("s", 1))
     assert [event.id for event in await log.read("s", after="0", timeout=0)] == ["4-0"]
 
@@ -140,3 +140,12 @@ async def test_a_flushed_script_cache_is_reloaded(redis_log, redis_admin, redis_
     ]
     assert len(await redis_log.read(plain, after="0", timeout=0)) == 1
     redis_log.delete(plain)
+
+
+async def test_a_since_whose_events_all_expired_reports_the_gap():
+    now = [0.0]
+    log = InMemoryEventLog(monotonic=lambda: now[0])
+    log.append_all([], numbered=numbered("s", 5, run_start=0), expire=60)
+    now[0] += 61
+
+    assert await start(log, "s", since=2) == Start("5-0", gap=True)

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.graphs.services import UNSET
+from apps.runs.events import run_end_entries
 from apps.runs.models import (
     Run,
     RunStatus,
@@ -23,6 +24,9 @@ from apps.runs.services.queue import (
     run_dispatch,
     thread_dispatch_next,
 )
+from apps.streams.eventlog import Numbered, event_log, event_ttl_seconds
+from apps.streams.names import thread_events_stream
+from apps.streams.protocol import stored_event
 from apps.webhooks.services import delivery_create
 
 
@@ -82,5 +86,25 @@ def _fail_exhausted(*, run_id: uuid.UUID, attempt: int) -> None:
             now=now,
         )
         delivery_create(run=run, status=RunStatus.ERROR, ended_at=now, error=error)
-        thread_id = run.thread_id
-        transaction.on_commit(lambda: thread_dispatch_next(thread_id=thread_id))
+        transaction.on_commit(lambda: _announce_given_up(run, error))
+
+
+def _announce_given_up(run: Run, error: dict[str, str]) -> None:
+    """The end a worker would have written, then the thread's next run: followers learn the
+    run failed (and /wait answers) before anything of the next one."""
+    run_id = str(run.run_id)
+    output = {"__error__": error}
+    failed = None
+    if not run.temporary:
+        data = {"event": "failed", "run_id": run_id, "reason": RunStatus.ERROR}
+        data["error"] = f"{error['error']}: {error['message']}"
+        stream = thread_events_stream(run.tenant_id, run.thread_id)
+        failed = Numbered(stream, [stored_event("lifecycle", [], data)])
+    try:
+        event_log().append_all(
+            run_end_entries(run_id, str(run.thread_id), RunStatus.ERROR, output),
+            numbered=failed,
+            expire=event_ttl_seconds(),
+        )
+    finally:
+        thread_dispatch_next(thread_id=run.thread_id)
