@@ -3,9 +3,13 @@ handler decides who calls, its handlers tag, filter and refuse."""
 
 from pathlib import Path
 
+import orjson
 import pytest
+from channels.testing.websocket import WebsocketCommunicator
 from rest_framework.test import APIClient
 
+from agentserver.asgi import application
+from apps.core.dbthreads import db_threads
 from apps.graphs.config import load_project
 from apps.graphs.registry import use_project
 from apps.graphs.services import assistants_sync_defaults
@@ -158,3 +162,26 @@ async def test_the_authenticate_handler_gets_the_parameters_it_names():
         "thread_id": "00000000-0000-0000-0000-000000000001",
         "q": {"limit": "3"},
     }
+
+
+async def test_a_socket_without_the_handlers_credentials_may_send_them_in_its_first_frame():
+    created = await db_threads().arun(lambda: alice.post("/threads", {}, format="json"))
+    thread_id = created.json()["thread_id"]
+    path = f"/threads/{thread_id}/stream/events"
+    subscribe = {"id": 2, "method": "subscription.subscribe", "params": {"channels": ["values"]}}
+    auth = {
+        "id": 1,
+        "method": "auth",
+        "params": {"headers": {"authorization": "Bearer alice-token"}},
+    }
+
+    socket = WebsocketCommunicator(application, path)
+    await socket.connect()
+    await socket.send_to(text_data=orjson.dumps(auth).decode())
+    authenticated = orjson.loads(await socket.receive_from(timeout=5))
+    await socket.send_to(text_data=orjson.dumps(subscribe).decode())
+    subscribed = orjson.loads(await socket.receive_from(timeout=5))
+    await socket.disconnect()
+
+    assert authenticated == {"type": "success", "id": 1, "result": {}}
+    assert subscribed["result"]["subscription_id"] == "sub-1"
