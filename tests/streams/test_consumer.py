@@ -133,6 +133,18 @@ async def keyed(tenant: str, user: str) -> str:
     return (await in_db(make_caller, tenant, user, "member")).key
 
 
+async def answer_to_subscribe(thread_id: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    """What a socket opened with ``headers`` answers its first frame, a subscribe: the reply
+    (``websocket.send``) or a ``websocket.close``."""
+    ws = WebsocketCommunicator(application, f"/threads/{thread_id}/stream/events", headers=headers)
+    await ws.connect()
+    frame = {"id": 1, "method": "subscription.subscribe", "params": LIFECYCLE}
+    await ws.send_to(text_data=orjson.dumps(frame).decode())
+    output = await ws.receive_output(timeout=5)
+    await ws.disconnect()
+    return output
+
+
 async def closed_with(socket: WebsocketCommunicator) -> int:
     output = await socket.receive_output(timeout=5)
     assert output["type"] == "websocket.close", f"expected a close, got {output}"
@@ -380,12 +392,7 @@ async def test_browsers_on_other_sites_are_refused(thread_id, settings, origin, 
     settings.CORS_ALLOW_ALL_ORIGINS = False
     settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
     headers = [(b"origin", origin)] if origin else []
-    ws = WebsocketCommunicator(application, f"/threads/{thread_id}/stream/events", headers=headers)
-    await ws.connect()
-    frame = {"id": 1, "method": "subscription.subscribe", "params": LIFECYCLE}
-    await ws.send_to(text_data=orjson.dumps(frame).decode())
-    output = await ws.receive_output(timeout=5)
-    await ws.disconnect()
+    output = await answer_to_subscribe(thread_id, headers)
 
     assert (output["type"] == "websocket.send") is allowed
     assert allowed or output["code"] == 4403
@@ -520,12 +527,7 @@ async def test_another_sites_page_cannot_use_the_users_ambient_credentials(
     await in_db(_own_thread, thread_id, "acme")
     headers = [(b"authorization", f"Bearer {key}".encode()), (b"host", b"agents.example")]
     headers += [(b"origin", origin)] if origin else []
-    ws = WebsocketCommunicator(application, f"/threads/{thread_id}/stream/events", headers=headers)
-    await ws.connect()
-    frame = {"id": 1, "method": "subscription.subscribe", "params": LIFECYCLE}
-    await ws.send_to(text_data=orjson.dumps(frame).decode())
-    output = await ws.receive_output(timeout=5)
-    await ws.disconnect()
+    output = await answer_to_subscribe(thread_id, headers)
 
     assert (output["type"] == "websocket.send") is authenticated
     assert authenticated or output["code"] == 4401
