@@ -85,8 +85,7 @@ class Attempt:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.kwargs = run.kwargs
-        self.stream = run_stream(run.run_id)
-        self.streams = (self.stream, thread_stream(run.thread_id))
+        self.streams = (run_stream(run.run_id), thread_stream(run.thread_id))
         self.log = event_log()
         self.translator = ChunkTranslator(self.kwargs.get("stream_mode") or ["values"], self.emit)
         # A run on a kept thread also writes the thread's protocol events (thread-centric

@@ -27,9 +27,9 @@ from apps.runs.serializers import RunCreateSerializer
 from apps.tenancy.authorization import aauthorize
 from apps.tenancy.principal import Principal
 from apps.threads.models import Thread, ThreadStatus
-from apps.threads.selectors import thread_get
 
 from .eventlog import event_log, seq_id
+from .following import readable_thread
 from .names import thread_events_stream
 from .protocol import Command, ProtocolError, error, success
 
@@ -149,8 +149,7 @@ async def input_respond(
     run on the thread's assistant."""
     _only(params, RESPOND_PARAMS, "input.respond")
     answers = _answers(params)
-    scoped = await aauthorize(principal, "threads", "read", {"thread_id": thread_id})
-    thread = await db_threads().arun(thread_get, principal=scoped, thread_id=thread_id)
+    thread = await readable_thread(principal, thread_id)
     pending = {
         item.get("id")
         for items in (thread.interrupts or {}).values()
@@ -258,8 +257,7 @@ async def agent_get_tree(
     """The latest run's graph and subgraphs as a tree, each with its lifecycle status (from
     the run's lifecycle events): ``{"tree": {namespace, status, graph_name, children?}}``."""
     _only(params, frozenset({"run_id"}), "agent.getTree")
-    scoped = await aauthorize(principal, "threads", "read", {"thread_id": thread_id})
-    await db_threads().arun(thread_get, principal=scoped, thread_id=thread_id)
+    await readable_thread(principal, thread_id)
     nodes: dict[tuple[str, ...], dict[str, Any]] = {}
     async for namespace, data in _lifecycle_of_latest_run(principal, thread_id):
         node = nodes.setdefault(tuple(namespace), {"namespace": namespace})

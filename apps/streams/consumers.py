@@ -40,7 +40,7 @@ from apps.threads.models import Thread
 
 from . import commands, protocol
 from .eventlog import event_log, id_key, seq_id
-from .following import start, thread_readable
+from .following import readable_thread, start
 from .hub import FellBehind, StreamEnded, follow
 from .names import thread_events_stream
 
@@ -220,7 +220,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         exist yet (a client that mints its id starts the first run over the socket); NotFound
         when it exists and is not theirs."""
         try:
-            await thread_readable(principal, self.thread_id)
+            await readable_thread(principal, self.thread_id)
         except NotFound:
             if await db_threads().arun(Thread.objects.filter(pk=self.thread_id).exists):
                 raise
@@ -257,7 +257,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             self.next_subscription += 1
             # Live events after the cursor come from the pump; a ``since`` ahead of it
             # skips what the pump has not read yet.
-            start_after = max(_seq(after), _seq(self.cursor))
+            start_after = max(protocol.seq_of(after), protocol.seq_of(self.cursor))
             self.subscriptions[subscription_id] = (subscription, start_after)
             result = {"subscription_id": subscription_id, "replayed_events": len(replay)}
             await self._reply(protocol.success(command.id, result))
@@ -312,7 +312,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
                 async with self.delivery:
                     for event in events:
                         self.cursor = event.id
-                        seq = protocol.seq_of(event)
+                        seq = protocol.seq_of(event.id)
                         if any(
                             seq > after and subscription.matches(event.event)
                             for subscription, after in self.subscriptions.values()
@@ -376,10 +376,6 @@ def _auth_headers(params: dict[str, Any]) -> dict[str, str] | None:
         headers = {**headers, "x-api-key": api_key}
     strings = all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
     return headers if headers and strings else None
-
-
-def _seq(event_id: str) -> int:
-    return id_key(event_id)[0]
 
 
 def _now_ms() -> int:

@@ -68,10 +68,6 @@ class EventLog(Protocol):
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str: ...
 
-    def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
-        """Append the same event to several streams in one go (one round trip on Redis)."""
-        ...
-
     def append_all(
         self,
         entries: Sequence[tuple[str, str, bytes]],
@@ -184,9 +180,6 @@ class InMemoryEventLog:
 
     async def aappend(self, stream: str, event: str, data: bytes) -> str:
         return self.append(stream, event, data)
-
-    def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
-        return self.append_all([(stream, event, data) for stream in streams])
 
     def append_all(
         self,
@@ -405,9 +398,6 @@ class RedisEventLog:
             KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True
         )
         return event_id.decode()
-
-    def append_to(self, streams: Sequence[str], event: str, data: bytes) -> list[str]:
-        return self.append_all([(stream, event, data) for stream in streams])
 
     def append_all(
         self,

@@ -10,6 +10,7 @@ from apps.core.dbthreads import db_threads
 from apps.streams.eventlog import EventLog, seq_id
 from apps.tenancy.authorization import aauthorize
 from apps.tenancy.principal import Principal
+from apps.threads.models import Thread
 from apps.threads.selectors import thread_get
 
 
@@ -18,10 +19,11 @@ class Start(NamedTuple):
     gap: bool  # ``since`` is older than the oldest event kept: some are lost
 
 
-async def thread_readable(principal: Principal, thread_id: uuid.UUID) -> None:
-    """NotFound unless ``principal`` may read the thread (as the thread join stream)."""
+async def readable_thread(principal: Principal, thread_id: uuid.UUID) -> Thread:
+    """The thread, if ``principal`` may read it (the auth handler's ``threads`` ``read`` rule
+    and its filters); NotFound otherwise."""
     scoped = await aauthorize(principal, "threads", "read", {"thread_id": thread_id})
-    await db_threads().arun(thread_get, principal=scoped, thread_id=thread_id)
+    return await db_threads().arun(thread_get, principal=scoped, thread_id=thread_id)
 
 
 async def start(log: EventLog, stream: str, since: int | None) -> Start:

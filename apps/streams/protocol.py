@@ -36,20 +36,6 @@ CHANNELS = frozenset(
 MAX_COUNT = 2**53 - 1
 # The method an event is sent as, for the channels whose name is not the method.
 _METHODS = {"input": "input.requested"}
-ERROR_CODES = frozenset(
-    {
-        "invalid_argument",
-        "unknown_command",
-        "unknown_error",
-        "no_such_run",
-        "no_such_interrupt",
-        "no_such_subscription",
-        "permission_denied",
-        "not_supported",
-        "resume_gap",
-        "rate_limited",
-    }
-)
 
 
 class ProtocolError(Exception):
@@ -132,8 +118,9 @@ def sse_frame(event: Event) -> bytes:
     )
 
 
-def seq_of(event: Event) -> int:
-    return int(event.id.partition("-")[0])
+def seq_of(event_id: str) -> int:
+    """The sequence number of a numbered stream's id ``"<n>-0"``."""
+    return int(event_id.partition("-")[0])
 
 
 # --- subscriptions ----------------------------------------------------------------------------

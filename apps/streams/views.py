@@ -17,7 +17,7 @@ from apps.threads.views import thread_join_stream
 
 from . import commands, protocol
 from .eventlog import event_log
-from .following import start, thread_readable
+from .following import readable_thread, start
 from .hub import StreamEnded, follow
 from .names import thread_events_stream
 from .sse import HEARTBEAT, event_stream_response
@@ -54,7 +54,7 @@ async def thread_stream_events(request: HttpRequest, thread_id: str) -> HttpResp
         subscription = protocol.subscription(_json(request))
     except protocol.ProtocolError as exc:
         raise BadRequest(exc.message) from None
-    await thread_readable(request.principal, thread_uuid)
+    await readable_thread(request.principal, thread_uuid)
     stream = thread_events_stream(request.principal.tenant_id, thread_uuid)
     return event_stream_response(_frames(stream, subscription))
 

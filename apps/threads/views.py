@@ -8,16 +8,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.asyncviews import async_api
-from apps.core.dbthreads import db_threads
 from apps.core.errors import Unprocessable
 from apps.core.fields import check_select, selected, validated
 from apps.core.pagination import page_rows, paginated_response
 from apps.core.params import path_uuid, query_bool, query_list
 from apps.runs.serializers import STREAM_MODES
 from apps.streams.eventlog import event_log
+from apps.streams.following import readable_thread
 from apps.streams.names import thread_stream
 from apps.streams.sse import event_stream_response, mode_filter, parse_last_event_id, tail
-from apps.tenancy.authorization import aauthorize, authorize
+from apps.tenancy.authorization import authorize
 from apps.tenancy.principal import Principal
 from apps.threads import selectors, services
 from apps.threads.models import Thread
@@ -202,8 +202,7 @@ async def thread_join_stream(request: HttpRequest, thread_id: str) -> HttpRespon
     them (``values``, ``updates``, ...) narrows the runs' events to those modes. Replays after
     ``Last-Event-ID``, else only what comes next."""
     thread_uuid = path_uuid(thread_id, "thread")
-    principal = await aauthorize(request.principal, "threads", "read", {"thread_id": thread_uuid})
-    await db_threads().arun(selectors.thread_get, principal=principal, thread_id=thread_uuid)
+    await readable_thread(request.principal, thread_uuid)
     requested = query_list(request.GET, "stream_modes", "stream_mode")
     kinds = {item for item in requested if item in THREAD_STREAM_KINDS} or {"run_modes"}
     run_modes = [item for item in requested if item not in THREAD_STREAM_KINDS]
