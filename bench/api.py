@@ -72,6 +72,10 @@ ROWS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("c8_p50", "2 throughput C=8 latency p50", "ms", None),
     ("c32_rate", "2 throughput C=32", "rate", (">=", 200.0)),
     ("c32_p50", "2 throughput C=32 latency p50", "ms", None),
+    ("c32_cpu_machine", "2   C=32 CPU per run: machine", "ms", None),
+    ("c32_cpu_client", "2   C=32 CPU per run: this client", "ms", None),
+    ("c32_cpu_server", "2   C=32 CPU per run: server procs", "ms", None),
+    ("c32_cpu_other", "2   C=32 CPU per run: the rest", "ms", None),
     ("ttft_p50", "3 first token p50", "ms", ("<=", 25.0)),
     ("ttft_p95", "3 first token p95", "ms", None),
     ("stream_p50", "3   (whole stream p50)", "ms", None),
@@ -82,6 +86,7 @@ ROWS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("burst_rate", "5 burst throughput", "rate", None),
 ]
 UNITS = {"ms": "ms", "rate": "runs/s", "s": "s"}
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------
@@ -133,6 +138,38 @@ class Budget:
 
     def cap(self, wanted: float) -> float:
         return max(0.0, min(wanted, self.end - time.perf_counter()))
+
+
+class CpuMeter:
+    """CPU time spent from its creation to ``stop()``: by the whole machine (/proc/stat), by
+    this process (the SDK client) and by the server's processes (every process in the sessions
+    ``servers`` started); PostgreSQL, Redis and anything else are the rest."""
+
+    def __init__(self, servers: list[int]) -> None:
+        self.servers = set(servers)
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+        server = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    after_name = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(after_name[3]) in self.servers:  # field 6, the session id
+                server += int(after_name[11]) + int(after_name[12])  # utime + stime
+        return busy / TICK, time.process_time(), server / TICK
+
+    def stop(self) -> None:
+        end = self._read()
+        deltas = (b - a for a, b in zip(self.start, end, strict=True))
+        self.machine, self.client, self.server = deltas
 
 
 def progress(message: str) -> None:
@@ -239,9 +276,12 @@ async def sequential(client: Any, n: int, cap: float, result: Result) -> None:
         )
 
 
-async def throughput(client: Any, concurrency: int, total: int, cap: float, result: Result):
+async def throughput(
+    client: Any, concurrency: int, total: int, cap: float, result: Result, servers: list[int]
+):
     tally, latencies = Tally(), []
     left = total
+    meter = CpuMeter(servers)
     started = time.perf_counter()
     end = started + cap
 
@@ -259,6 +299,7 @@ async def throughput(client: Any, concurrency: int, total: int, cap: float, resu
 
     await asyncio.gather(*(loop() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    meter.stop()
     tally.note(result, f"throughput C={concurrency}")
     if len(latencies) < total:
         result.notes.append(
@@ -268,9 +309,18 @@ async def throughput(client: Any, concurrency: int, total: int, cap: float, resu
         rate, p50 = len(latencies) / elapsed, percentile(latencies, 50)
         result.metrics[f"c{concurrency}_rate"] = rate
         result.metrics[f"c{concurrency}_p50"] = p50
+        per_run = {
+            "machine": meter.machine,
+            "client": meter.client,
+            "server": meter.server,
+            "other": meter.machine - meter.client - meter.server,
+        }
+        for name, seconds in per_run.items():
+            result.metrics[f"c{concurrency}_cpu_{name}"] = seconds * 1000 / len(latencies)
         progress(
             f"  2 throughput C={concurrency}: {len(latencies)} runs in {elapsed:.1f}s, "
-            f"{rate:.1f} runs/s, p50 {p50:.1f} ms"
+            f"{rate:.1f} runs/s, p50 {p50:.1f} ms; CPU per run "
+            + ", ".join(f"{k} {v * 1000 / len(latencies):.1f} ms" for k, v in per_run.items())
         )
 
 
@@ -395,9 +445,13 @@ async def burst(client: Any, n: int, concurrency: int, cap: float, result: Resul
         )
 
 
-async def run_scenarios(url: str, args: argparse.Namespace, result: Result) -> None:
+async def run_scenarios(
+    url: str, args: argparse.Namespace, result: Result, servers: list[int]
+) -> None:
+    """Every scenario against ``url``; ``servers`` are the session ids of its processes."""
     budget = Budget(SERVER_BUDGET)
     timeout = httpx.Timeout(connect=5, read=60, write=30, pool=60)
+    levels = args.runs_per_level
     async with get_client(url=url, api_key=None, timeout=timeout) as client:
         try:
             await asyncio.wait_for(warm_up(client, result), 60)
@@ -405,8 +459,8 @@ async def run_scenarios(url: str, args: argparse.Namespace, result: Result) -> N
             result.notes.append("warm-up: still not done after 60s (a hung request?)")
         steps: list[tuple[str, float, Callable[[float], Awaitable[None]]]] = [
             ("sequential", 30, lambda cap: sequential(client, args.sequential, cap, result)),
-            ("C=8", 20, lambda cap: throughput(client, 8, args.runs_per_level, cap, result)),
-            ("C=32", 20, lambda cap: throughput(client, 32, args.runs_per_level, cap, result)),
+            ("C=8", 20, lambda cap: throughput(client, 8, levels, cap, result, servers)),
+            ("C=32", 20, lambda cap: throughput(client, 32, levels, cap, result, servers)),
             ("first token", 15, lambda cap: first_token(client, args.streams, cap, result)),
             ("HITL", 15, lambda cap: hitl(client, args.hitl, cap, result)),
             ("burst", 30, lambda cap: burst(client, args.burst, 32, cap, result)),
@@ -453,6 +507,10 @@ class Processes:
                 start_new_session=True,
             )
         self.children.append((name, child))
+
+    def pids(self) -> list[int]:
+        """The children's pids, which are also their session ids."""
+        return [child.pid for _, child in self.children]
 
     def check(self) -> None:
         for name, child in self.children:
@@ -583,7 +641,7 @@ def bench_ours(args: argparse.Namespace, tmp: Path) -> Result:
                 f"(worker --pool {args.pool} --concurrency {args.worker_concurrency})"
             )
             try:
-                asyncio.run(run_scenarios(url, args, result))
+                asyncio.run(run_scenarios(url, args, result, processes.pids()))
             finally:
                 for name, child in processes.children:
                     if child.poll() is not None:
@@ -649,7 +707,7 @@ def bench_reference(args: argparse.Namespace, tmp: Path) -> Result:
         processes.start("langgraph-dev", argv, env, project)
         wait_ok(url, processes)
         progress(f"langgraph dev (langgraph-api {server_version(url)}) up at {url}")
-        asyncio.run(run_scenarios(url, args, result))
+        asyncio.run(run_scenarios(url, args, result, processes.pids()))
     finally:
         processes.stop()
     return result

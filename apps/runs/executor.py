@@ -102,6 +102,7 @@ class Attempt:
         self.principal = run_principal(run)
         self.pending_interrupts: dict[str, list[Any]] = {}
         self.paused = False  # the thread waits at a breakpoint or an interrupt
+        self.last_checkpoint: dict[str, Any] | None = None  # the root's, as streamed
 
     def emit(self, event: str, data: Any) -> None:
         """A legacy SSE event for the run's and the thread's streams (queued at ``flush``)."""
@@ -265,6 +266,8 @@ class Attempt:
     def _chunk(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
         if not namespace and mode == "values" and self.stop_reason == "shutdown":
             raise StepBoundary  # a root values chunk closes a step
+        if mode == "checkpoints" and not namespace:
+            self.last_checkpoint = data
         if self.protocol is not None:
             self.protocol.chunk(namespace, mode, data)
         if not namespace or self.kwargs.get("subgraphs"):
@@ -386,7 +389,7 @@ class Attempt:
             await checkpointer().adelete_for_runs([str(self.run.run_id)])
         values, interrupts, has_next = services.UNSET, {}, False
         if not self.kwargs.get("temporary"):
-            values, interrupts, has_next = await self._final_state()
+            values, interrupts, has_next = await self._final_state(outcome)
         self.pending_interrupts, self.paused = interrupts, has_next
         return await db_threads().arun(
             services.run_finish,
@@ -401,11 +404,16 @@ class Attempt:
             announce=functools.partial(self._announce, outcome),
         )
 
-    async def _final_state(self) -> tuple[Any, dict[str, Any], bool]:
+    async def _final_state(self, outcome: Outcome) -> tuple[Any, dict[str, Any], bool]:
         """The thread's values, pending interrupts and whether a node waits, after the run."""
         graph = self.graph
         if graph is None:
             return services.UNSET, {}, False
+        last = self.last_checkpoint
+        if outcome.status == RunStatus.SUCCESS and last and not last["next"] and not last["tasks"]:
+            # A run that went to the end streamed its final checkpoint (runs on kept threads
+            # stream the checkpoints mode): the state is that, with nothing left to read.
+            return to_jsonable(last["values"]), {}, False
         snapshot = await graph.aget_state({"configurable": {"thread_id": str(self.run.thread_id)}})
         if snapshot.created_at is None:
             return None, {}, False

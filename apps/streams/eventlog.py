@@ -106,14 +106,6 @@ def id_key(event_id: str) -> tuple[int, int]:
     return key
 
 
-def id_before(event_id: str) -> str:
-    """The greatest id smaller than ``event_id``: reading after it returns that event first."""
-    ms, seq = id_key(event_id)
-    if seq:
-        return f"{ms}-{seq - 1}"
-    return f"{ms - 1}-{MAX_SEQ}" if ms else "0"
-
-
 def configured_maxlen() -> int:
     return getattr(settings, "AGENTSERVER_EVENTLOG_MAXLEN", DEFAULT_MAXLEN)
 

@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 
 from apps.core.errors import Unprocessable
 
-from .eventlog import Event, EventLog, event_log, id_before, id_key
+from .eventlog import Event, EventLog, event_log, id_key
 
 HEARTBEAT = b": heartbeat\r\n\r\n"
 # Published whatever the requested stream modes (reference section 5.5, join semantics).
@@ -114,12 +114,9 @@ async def tail(
 
 
 async def wait_for_end(stream: str, *, after: str = "0", log: EventLog | None = None) -> Event:
-    """The ``end`` event of ``stream``, as soon as it is written (blocking reads, no polling)."""
+    """The ``end`` event of ``stream``, as soon as it is written (blocking reads, no polling).
+    Meant for streams of a few events, such as a run's result stream (its ``end`` alone)."""
     log = log or event_log()
-    # ``end`` is always the last event, so nothing before the newest one needs reading.
-    newest = await log.last_id(stream)
-    if newest is not None and id_key(newest) > id_key(after):
-        after = id_before(newest)
     while True:
         for event in await log.read(stream, after=after, timeout=WAIT_READ_TIMEOUT):
             if event.event == "end":

@@ -16,7 +16,6 @@ from apps.streams.eventlog import (
     InMemoryEventLog,
     RedisEventLog,
     event_log,
-    id_before,
     id_key,
 )
 from tests.streams.conftest import blocked_xreads, eventually
@@ -74,12 +73,6 @@ async def test_read_after_an_id_returns_exactly_the_later_events(log, stream):
     events = await log.read(stream, after=ids[6], timeout=1)
     assert [event.id for event in events] == ids[7:]
     assert await log.read(stream, after=ids[-1], timeout=0) == []
-
-
-async def test_read_after_the_id_just_before_an_event_starts_with_that_event(log, stream):
-    ids = append_many(log, stream, 3)
-    events = await log.read(stream, after=id_before(ids[1]), timeout=0)
-    assert [event.id for event in events] == ids[1:]
 
 
 async def test_a_long_stream_is_read_in_bounded_batches_without_gaps(log, stream):
