@@ -313,7 +313,8 @@ async def throughput(
             "machine": meter.machine,
             "client": meter.client,
             "server": meter.server,
-            "other": meter.machine - meter.client - meter.server,
+            # What the machine did besides (PostgreSQL, Redis...); never below 0 (tick rounding).
+            "other": max(0.0, meter.machine - meter.client - meter.server),
         }
         for name, seconds in per_run.items():
             result.metrics[f"c{concurrency}_cpu_{name}"] = seconds * 1000 / len(latencies)
@@ -719,7 +720,7 @@ def bench_reference(args: argparse.Namespace, tmp: Path) -> Result:
 
 def ratio(kind: str, ours: float | None, ref: float | None) -> str:
     """How agentserver compares: faster means a lower time or a higher rate."""
-    if not ours or not ref:
+    if not ours or not ref or ours <= 0 or ref <= 0:
         return "n/a"
     factor = ours / ref if kind == "rate" else ref / ours
     return f"{factor:.2f}x faster" if factor >= 1 else f"{1 / factor:.2f}x slower"

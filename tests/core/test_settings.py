@@ -31,6 +31,15 @@ def test_a_postgres_url_is_split_into_django_settings(tmp_path):
     )  # one pool per process, not a connection per request
 
 
+def test_postgres_uses_prepared_statements_unless_switched_off(tmp_path, monkeypatch):
+    options = database_from_url("postgres://db.example/agents", data_dir=tmp_path)["OPTIONS"]
+    assert (options["server_side_binding"], options["prepare_threshold"]) == (True, 5)
+
+    monkeypatch.setenv("AGENTSERVER_DB_PREPARED_STATEMENTS", "false")  # e.g. behind PgBouncer
+    options = database_from_url("postgres://db.example/agents", data_dir=tmp_path)["OPTIONS"]
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
+
+
 def test_a_sqlite_url_names_the_file(tmp_path):
     assert database_from_url("sqlite:////tmp/x.db", data_dir=tmp_path)["NAME"] == "/tmp/x.db"
     assert database_from_url("sqlite:///rel.db", data_dir=tmp_path)["NAME"] == "rel.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -33,7 +34,9 @@ from apps.webhooks.services import delivery_create, wants_webhook
 logger = logging.getLogger(__name__)
 
 # The claim in SQL: one statement that takes the run and returns it. The ORM would need an
-# UPDATE and a SELECT, and on the hot path of every run the second round trip shows.
+# UPDATE and a SELECT, and on the hot path of every run the second round trip shows. The
+# columns are named, not ``*``: a prepared statement whose row type changes (a migration adding
+# a column while this process runs) fails instead of being planned again.
 CLAIM_SQL = """
 UPDATE {run} SET status = 'running', attempt = attempt + 1, lease_owner = %s,
     lease_expires_at = %s, started_at = %s, updated_at = %s
@@ -44,8 +47,14 @@ WHERE run_id = %s AND cancel_action IS NULL AND available_at <= %s AND attempt <
     WHERE other.thread_id = {run}.thread_id AND other.run_id <> {run}.run_id
       AND (other.status = 'running'
            OR (other.status = 'pending' AND other.created_at < {run}.created_at)))
-RETURNING *
+RETURNING {columns}
 """
+
+
+@functools.cache
+def _claim_sql() -> str:
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in Run._meta.concrete_fields)
+    return CLAIM_SQL.format(run=Run._meta.db_table, columns=columns)
 
 
 def run_claim(*, run_id: uuid.UUID, worker: str) -> Run | None:
@@ -67,7 +76,7 @@ def run_claim(*, run_id: uuid.UUID, worker: str) -> Run | None:
         at,
     ]
     try:
-        claimed = list(Run.objects.raw(CLAIM_SQL.format(run=Run._meta.db_table), params))
+        claimed = list(Run.objects.raw(_claim_sql(), params))
     except IntegrityError:
         # Another run of the thread became running in between: the unique index said no.
         return None
