@@ -14,7 +14,9 @@ checkout and starts it empty). The servers run one after the other, never togeth
 
 Scenarios (graphs in bench/api_project/graphs.py):
   1. sequential: threads.create + runs.wait on ``echo``, one at a time: p50/p95/p99;
-  2. throughput: the same pair in C concurrent loops (C = 8, 32) over a fixed number of runs;
+  2. throughput: the same pair in C concurrent loops (C = 8, 32) over a fixed number of runs,
+     with the CPU time per run of the whole machine, of this client, of the server's processes
+     and of the rest (PostgreSQL, Redis): the client shares the machine's cores;
   3. first token: runs.stream(stream_mode="messages-tuple") on ``tokens`` (a fake chat model
      streaming ~20 chunks), from the request to the first ``messages`` event;
   4. HITL: runs.wait on ``approve`` up to its interrupt(), then runs.wait with
