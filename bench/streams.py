@@ -20,7 +20,8 @@ Reported per phase: events delivered (and per subscriber, against what the run w
 delivered events/s, delivery delay (receive wall clock - ``params.timestamp``, the worker's
 wall clock when it produced the event; same machine, millisecond resolution) p50/p99/max,
 the web process's RSS before and with all connections open (so KiB per connection) and its
-peak, and CPU seconds of the web process, the worker and this load generator. Everything
+peak, and CPU seconds of the web process, the worker and this load generator (also per event
+delivered and per token written, so phases of different sizes compare). Everything
 shares the machine's cores (PostgreSQL and Redis too); the load generator's own event-loop
 lag is printed so a slow client is not mistaken for a slow server. ``--profile`` samples the
 web process with py-spy during the largest phase and prints where its time went.
@@ -554,6 +555,25 @@ def resources_row(r: Phase) -> tuple[str, ...]:
     )
 
 
+def unit_costs_row(r: Phase, tokens: int) -> tuple[str, ...]:
+    """CPU per unit of work: per event delivered (web, load generator) and per token written
+    (worker), so rows of different N compare."""
+
+    def per(key: str, count: int, scale: float, unit: str) -> str:
+        seconds = r.cpu.get(key)
+        return f"{seconds * scale / count:.1f} {unit}" if seconds is not None and count else "n/a"
+
+    written = r.threads * tokens
+    return (
+        r.transport,
+        str(r.subscribers),
+        per("web", r.events, 1e6, "µs"),
+        per("web_sys", r.events, 1e6, "µs"),
+        per("load", r.events, 1e6, "µs"),
+        per("worker", written, 1e3, "ms"),
+    )
+
+
 def print_table(args: argparse.Namespace, results: list[Phase]) -> None:
     print()
     print(
@@ -585,6 +605,13 @@ def print_table(args: argparse.Namespace, results: list[Phase]) -> None:
     head = ("transport", "N", "RSS idle", "RSS open", "per conn", "RSS peak", "web threads",
             "web CPU", "web sys", "worker CPU", "load CPU", "rest of machine")  # fmt: skip
     print_rows([head, *(resources_row(r) for r in results)])
+    print()
+    print(
+        "CPU per unit: web process and load generator per event delivered (web sys: the kernel's "
+        "part), worker per token written."
+    )
+    head = ("transport", "N", "web per event", "web sys", "load per event", "worker per token")
+    print_rows([head, *(unit_costs_row(r, args.tokens) for r in results)])
     print()
     for r in results:
         if r.subscribers == TARGET_SUBSCRIBERS and r.delays:
