@@ -116,7 +116,7 @@ class Attempt:
 
     def flush(self, *, run_start: int | None = None) -> None:
         """Hand what was emitted since the last flush to the writer (which writes it in order,
-        off the graph's path)."""
+        one batch per turn of the event loop)."""
         if self._legacy or self._numbered:
             self.writer.add(self._legacy, self._numbered, run_start=run_start)
             self._legacy, self._numbered = [], []

@@ -1,30 +1,24 @@
-"""An attempt's writer: events reach the log in order, pile up into one write while another is
-in flight, a failed write fails the run, and the last write sets the streams to expire."""
+"""An attempt's writer: what is handed over in one turn of the event loop goes out in one
+write, in order; a failed write fails the run; the last write sets the streams to expire."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 
 import pytest
 
 from apps.runs.writer import Writer
 from apps.streams.eventlog import InMemoryEventLog
-from tests.waiting import eventually
 
 
-class GatedLog(InMemoryEventLog):
-    """An in-memory log whose writes wait for a gate, and that counts them."""
+class CountingLog(InMemoryEventLog):
+    """An in-memory log that counts its writes."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.gate = threading.Event()
-        self.gate.set()
         self.writes = 0
-        self.entered = threading.Event()
 
     def append_all(self, entries, *, expire=None, numbered=None):
-        self.entered.set()
-        self.gate.wait(5)
         self.writes += 1
         return super().append_all(entries, expire=expire, numbered=numbered)
 
@@ -33,22 +27,43 @@ def keys(log: InMemoryEventLog, stream: str) -> list[str]:
     return [event.event for event in log._since(stream, (0, 0))]
 
 
-async def test_events_pile_up_behind_a_slow_write_and_keep_their_order():
-    log = GatedLog()
+async def test_what_one_turn_of_the_loop_hands_over_goes_out_in_one_write_in_order():
+    log = CountingLog()
     writer = Writer(log, ["run", "thread"], "events")
-    log.gate.clear()
     writer.add([("metadata", b"{}")], [("lifecycle", b"{}")], run_start=0)
-    await eventually(lambda: log.entered.is_set(), what="the first write to start")
     for n in range(5):
         writer.add([(f"values{n}", b"{}")], [(f"values|{n}", b"{}")])
-    log.gate.set()
-    await writer.drain()
+    assert log.writes == 0  # nothing is written while the turn goes on
+    await asyncio.sleep(0)
 
-    assert log.writes == 2
+    assert log.writes == 1
     expected = ["metadata"] + [f"values{n}" for n in range(5)]
     assert keys(log, "run") == keys(log, "thread") == expected
     assert keys(log, "events") == ["lifecycle"] + [f"values|{n}" for n in range(5)]
     assert (await log.seq_info("events")).run_start == 1
+
+
+async def test_events_of_later_turns_are_later_writes():
+    log = CountingLog()
+    writer = Writer(log, ["run"], "events")
+    for n in range(3):
+        writer.add([(f"token{n}", b"{}")], [])
+        await asyncio.sleep(0)
+    await writer.drain()
+
+    assert log.writes == 3
+    assert keys(log, "run") == ["token0", "token1", "token2"]
+
+
+async def test_drain_writes_what_is_queued_at_once():
+    log = CountingLog()
+    writer = Writer(log, ["run"], "events")
+    writer.add([("values", b"{}")], [])
+    await writer.drain()
+
+    assert keys(log, "run") == ["values"]
+    await asyncio.sleep(0)  # the turn's scheduled write finds nothing left
+    assert log.writes == 1
 
 
 async def test_a_failed_write_is_raised_to_the_run():
@@ -60,6 +75,18 @@ async def test_a_failed_write_is_raised_to_the_run():
     writer.add([("values", b"{}")], [])
     with pytest.raises(ConnectionError):
         await writer.drain()
+
+
+async def test_a_write_that_failed_at_the_end_of_a_turn_fails_the_next_add():
+    class Broken(InMemoryEventLog):
+        def append_all(self, *args, **kwargs):
+            raise ConnectionError("redis is gone")
+
+    writer = Writer(Broken(), ["run"], "events")
+    writer.add([("values", b"{}")], [])
+    await asyncio.sleep(0)
+    with pytest.raises(ConnectionError):
+        writer.add([("values", b"{}")], [])
 
 
 async def test_the_last_write_comes_after_the_rest_and_expires_every_stream():
