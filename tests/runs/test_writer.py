@@ -23,6 +23,11 @@ class CountingLog(InMemoryEventLog):
         return super().append_all(entries, expire=expire, numbered=numbered)
 
 
+class BrokenLog(InMemoryEventLog):
+    def append_all(self, *args, **kwargs):
+        raise ConnectionError("redis is gone")
+
+
 def keys(log: InMemoryEventLog, stream: str) -> list[str]:
     return [event.event for event in log._since(stream, (0, 0))]
 
@@ -67,22 +72,14 @@ async def test_drain_writes_what_is_queued_at_once():
 
 
 async def test_a_failed_write_is_raised_to_the_run():
-    class Broken(InMemoryEventLog):
-        def append_all(self, *args, **kwargs):
-            raise ConnectionError("redis is gone")
-
-    writer = Writer(Broken(), ["run"], "events")
+    writer = Writer(BrokenLog(), ["run"], "events")
     writer.add([("values", b"{}")], [])
     with pytest.raises(ConnectionError):
         await writer.drain()
 
 
 async def test_a_write_that_failed_at_the_end_of_a_turn_fails_the_next_add():
-    class Broken(InMemoryEventLog):
-        def append_all(self, *args, **kwargs):
-            raise ConnectionError("redis is gone")
-
-    writer = Writer(Broken(), ["run"], "events")
+    writer = Writer(BrokenLog(), ["run"], "events")
     writer.add([("values", b"{}")], [])
     await asyncio.sleep(0)
     with pytest.raises(ConnectionError):
