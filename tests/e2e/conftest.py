@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
+import redis
 from langgraph_sdk import get_client, get_sync_client
 
 from tests.conftest import PROJECT
@@ -83,6 +84,12 @@ class Deployment:
         if self.database:
             with psycopg.connect(_admin_url(os.environ["DATABASE_URL"]), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        if PRODUCTION_SHAPE:
+            # The deployment's Celery queue (messages left for a worker that is gone) and
+            # kombu's binding for it; Redis is shared with the next runs of the suite.
+            queue = self.env["AGENTSERVER_QUEUE"]
+            with redis.Redis.from_url(os.environ["REDIS_URL"]) as client:
+                client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
     def _create_database(self) -> None:
         base = os.environ["DATABASE_URL"]
