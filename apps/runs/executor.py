@@ -31,7 +31,7 @@ from apps.graphs.registry import registry
 from apps.runs import services
 from apps.runs.events import ChunkTranslator, error_payload, graph_modes, run_end_entries
 from apps.runs.models import MultitaskStrategy, Run, RunStatus
-from apps.runs.protocol import ProtocolTranslator
+from apps.runs.protocol import ProtocolTranslator, error_text, root_lifecycle
 from apps.runs.writer import Writer
 from apps.streams.eventlog import event_log, event_ttl_seconds
 from apps.streams.names import run_stream, thread_events_stream, thread_stream
@@ -86,7 +86,6 @@ class Attempt:
         self.run = run
         self.kwargs = run.kwargs
         self.streams = (run_stream(run.run_id), thread_stream(run.thread_id))
-        self.log = event_log()
         self.translator = ChunkTranslator(self.kwargs.get("stream_mode") or ["values"], self.emit)
         # A run on a kept thread also writes the thread's protocol events (thread-centric
         # streams follow every run of the thread, however it was started).
@@ -94,7 +93,7 @@ class Attempt:
             None if self.kwargs.get("temporary") else ProtocolTranslator(self.emit_protocol)
         )
         events_stream = thread_events_stream(run.tenant_id, run.thread_id)
-        self.writer = Writer(self.log, self.streams, events_stream)
+        self.writer = Writer(event_log(), self.streams, events_stream)
         self._legacy: list[tuple[str, bytes]] = []
         self._numbered: list[tuple[str, bytes]] = []
         self.stop_reason: str | None = None
@@ -172,8 +171,7 @@ class Attempt:
         self.writer.write_last(legacy, numbered, tail=tail, expire=event_ttl_seconds())
 
     def _lifecycle(self, event: str, **data: Any) -> None:
-        data = {"event": event, "run_id": str(self.run.run_id), **data}
-        self.emit_protocol("lifecycle", [], data)
+        self.emit_protocol("lifecycle", [], root_lifecycle(event, str(self.run.run_id), **data))
 
     def _terminal(self, outcome: Outcome) -> None:
         """The root's last protocol events: the pending interrupts and ``interrupted``, or
@@ -425,9 +423,7 @@ class Attempt:
 
 def _failure(outcome: Outcome) -> str:
     """What a protocol ``failed`` event says: ``"<Type>: <message>"``, or ``cancelled``."""
-    if outcome.error is None:
-        return "cancelled"
-    return f"{outcome.error['error']}: {outcome.error['message']}"
+    return "cancelled" if outcome.error is None else error_text(outcome.error)
 
 
 def _command(command: dict[str, Any]) -> Command:

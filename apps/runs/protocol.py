@@ -10,7 +10,8 @@ things are derived here because LangGraph does not stream them in this shape:
   a terminal after the parent's ``tasks`` result for the task that ran it.
 
 Root lifecycle and ``input.requested`` belong to the executor, which also calls ``close`` when
-the run ends so that no message or subgraph is left open.
+the run ends so that no message or subgraph is left open; ``root_lifecycle`` and ``error_text``
+shape the root's lifecycle events for it and for the sweeper, which ends runs it gives up.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ GROWING_FIELDS = {
 }
 # Stripped from content-block-start so a large payload travels once, on the finish.
 HEAVY_FIELDS = {"args", "data", "output", "transcript", "value"}
+
+
+def root_lifecycle(event: str, run_id: str, **data: Any) -> dict[str, Any]:
+    """The data of the root ``lifecycle`` event ``event`` (``started``, ``completed``,
+    ``failed``, ...) of run ``run_id``."""
+    return {"event": event, "run_id": run_id, **data}
+
+
+def error_text(error: dict[str, str]) -> str:
+    """What a ``failed`` lifecycle event says of a run's error: ``"<Type>: <message>"``."""
+    return f"{error['error']}: {error['message']}"
 
 
 class ProtocolTranslator:

@@ -15,6 +15,7 @@ from apps.runs.models import (
     Run,
     RunStatus,
 )
+from apps.runs.protocol import error_text, root_lifecycle
 from apps.runs.services.executing import _settle_thread
 from apps.runs.services.queue import (
     _claimable,
@@ -96,8 +97,7 @@ def _announce_given_up(run: Run, error: dict[str, str]) -> None:
     output = {"__error__": error}
     failed = None
     if not run.temporary:
-        data = {"event": "failed", "run_id": run_id, "reason": RunStatus.ERROR}
-        data["error"] = f"{error['error']}: {error['message']}"
+        data = root_lifecycle("failed", run_id, error=error_text(error), reason=RunStatus.ERROR)
         stream = thread_events_stream(run.tenant_id, run.thread_id)
         failed = Numbered(stream, [stored_event("lifecycle", [], data)])
     try:
