@@ -109,12 +109,15 @@ def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
 
+    from agentserver.websocket import FanOutWebSocketProtocol
+
     uvicorn.run(
         "agentserver.asgi:application",
         host=args.host,
         port=args.port,
         log_level=args.server_log_level,
         lifespan="off",
+        ws=FanOutWebSocketProtocol,
         # Token events are small and many: compressing each costs more CPU than it saves
         # bytes (bench/streams.py); AGENTSERVER_WS_COMPRESSION=true turns it back on.
         ws_per_message_deflate=settings.AGENTSERVER_WS_COMPRESSION,

@@ -2,7 +2,8 @@
 """Many clients following token-streaming runs through one web process of the production shape.
 
     /work/main/.venv/bin/python bench/streams.py [--transport ws|sse|both]
-        [--subscribers 100,500,1000] [--threads 10] [--tokens 200] [--pause-ms 20] [--profile]
+        [--subscribers 100,500,1000] [--threads 10] [--tokens 200] [--pause-ms 20]
+        [--ws-client lean|websockets] [--profile]
 
 Starts agentserver like bench/api.py (a fresh PostgreSQL database ``bench_api_*``, Redis with a
 private Celery queue, ``agentserver migrate``, one ``agentserver worker --pool threads``) and,
@@ -10,11 +11,15 @@ for every transport and subscriber count N, a fresh ``agentserver serve`` (so it
 from the same point). This process is the load generator: asyncio on uvloop, N subscribers
 spread evenly over ``--threads`` threads, each subscribed to
 ``{"channels": ["messages", "lifecycle"], "namespaces": [[]], "depth": 0}`` of its thread
-(docs/thread-protocol.md §1.2, §1.3) over a websocket (``websockets``, its defaults, as
-``langgraph_sdk`` connects) or SSE (httpx). Once every subscriber is subscribed, one
-``run.start`` per thread starts the ``talk`` graph (bench/streams_project: a fake chat model
-streaming ``--tokens`` tokens, ``--pause-ms`` apart), and the phase ends when every subscriber
-has seen its thread's root ``lifecycle`` ``completed``.
+(docs/thread-protocol.md §1.2, §1.3) over a websocket or SSE (httpx). The websocket client
+is, by default, a lean one written here (``--ws-client lean``: the handshake, then frames
+parsed straight off each read), because the load generator shares the cores it measures and
+the library's client costs more CPU per event than the server does; ``--ws-client websockets``
+uses ``websockets``' asyncio client with its defaults, as ``langgraph_sdk`` connects.
+Once every subscriber is subscribed, one ``run.start`` per thread starts the ``talk`` graph
+(bench/streams_project: a fake chat model streaming ``--tokens`` tokens, ``--pause-ms`` apart),
+and the phase ends when every subscriber has seen its thread's root ``lifecycle``
+``completed``.
 
 Reported per phase: events delivered (and per subscriber, against what the run wrote),
 delivered events/s, delivery delay (receive wall clock - ``params.timestamp``, the worker's
@@ -34,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import contextlib
+import hashlib
 import os
 import resource
 import shutil
@@ -66,6 +73,7 @@ from api import (
     wait_ok,
 )
 from websockets.asyncio.client import connect as ws_connect
+from websockets.frames import Frame, Opcode
 
 CONFIG = ROOT / "bench" / "streams_project" / "langgraph.json"
 FILTER = {"channels": ["messages", "lifecycle"], "namespaces": [[]], "depth": 0}
@@ -140,6 +148,132 @@ async def follow_ws(
             if follower.done.is_set():
                 break
         await release.wait()
+
+
+class LeanWebsocket(asyncio.Protocol):
+    """A websocket client with nothing the load generator does not use, so that on a machine
+    it shares with the server it takes as little CPU as it can: RFC 6455's handshake, then
+    every complete text frame of each read goes to ``on_text(payload, received_ms)``; pings
+    are answered and a close ends it. No compression, no fragments (the server sends
+    neither)."""
+
+    def __init__(self, host: str, path: str, on_text, on_lost) -> None:
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        ).encode()
+        self.key = base64.b64encode(os.urandom(16))
+        digest = hashlib.sha1(self.key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        self.accept = base64.b64encode(digest)
+        self.on_text, self.on_lost = on_text, on_lost
+        self.opened = asyncio.get_running_loop().create_future()
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        transport.write(self.request + b"Sec-WebSocket-Key: " + self.key + b"\r\n\r\n")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed during the handshake"))
+        self.on_lost(exc)
+
+    def send_text(self, text: bytes) -> None:
+        self.transport.write(Frame(Opcode.TEXT, text).serialize(mask=True))
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.buffer or not self.opened.done():
+            self.buffer += data
+            if not self.opened.done() and not self._handshake():
+                return
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        received = now_ms()
+        at, size = 0, len(data)
+        while size - at >= 2:
+            first, length, start = data[at], data[at + 1] & 0x7F, at + 2
+            if length >= 126:
+                start += 2 if length == 126 else 8
+                if start > size:
+                    break
+                length = int.from_bytes(data[at + 2 : start], "big")
+            if start + length > size:
+                break
+            payload, at = data[start : start + length], start + length
+            opcode = first & 0x0F
+            if opcode == Opcode.TEXT.value and first & 0x80:
+                self.on_text(payload, received)
+            elif opcode == Opcode.PING.value:
+                self.transport.write(Frame(Opcode.PONG, payload).serialize(mask=True))
+            elif opcode == Opcode.CLOSE.value:
+                self.close()
+                return
+            elif opcode != Opcode.PONG.value:
+                self.on_lost(RuntimeError(f"unexpected frame (opcode {opcode}, fin {first >> 7})"))
+                self.close()
+                return
+        if at < size:
+            self.buffer += data[at:]  # a frame's beginning: the rest comes with the next read
+
+    def _handshake(self) -> bool:
+        """Take the server's handshake reply off the buffer: True once the socket is open."""
+        buffer = self.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(buffer[:end])
+        del buffer[: end + 4]
+        status, *lines = head.split(b"\r\n")
+        fields = dict(line.partition(b":")[::2] for line in lines)
+        fields = {name.strip().lower(): value.strip() for name, value in fields.items()}
+        if status[:12] != b"HTTP/1.1 101" or fields.get(b"sec-websocket-accept") != self.accept:
+            self.opened.set_exception(ConnectionError(f"handshake refused: {head[:200]!r}"))
+            self.transport.close()
+            return False
+        self.opened.set_result(None)
+        return True
+
+
+async def follow_lean(url: str, follower: Follower, release: asyncio.Event) -> None:
+    host = url.removeprefix("http://")
+    address, _, port = host.rpartition(":")
+    path = f"/threads/{follower.thread_id}/stream/events"
+
+    def on_text(payload: bytes, received: int) -> None:
+        try:
+            if follower.ready.is_set():
+                follower.take(payload, received)
+                return
+            reply = orjson.loads(payload)
+            if reply.get("type") == "error":
+                raise RuntimeError(f"subscribe refused: {payload[:200]!r}")
+            if reply.get("type") == "success" and reply.get("id") == 1:
+                follower.ready.set()
+        except Exception as exc:
+            follower.fail(exc)
+
+    def on_lost(exc: BaseException | None) -> None:
+        if not follower.done.is_set():
+            follower.fail(exc or ConnectionError("the server closed the socket"))
+
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(
+        lambda: LeanWebsocket(host, path, on_text, on_lost), address, int(port)
+    )
+    try:
+        await asyncio.wait_for(client.opened, 60)
+        subscribe = {"id": 1, "method": "subscription.subscribe", "params": FILTER}
+        client.send_text(orjson.dumps(subscribe))
+        await follower.done.wait()
+        await release.wait()
+    finally:
+        client.close()
 
 
 async def follow_sse(client: httpx.AsyncClient, follower: Follower, release: asyncio.Event) -> None:
@@ -269,7 +403,9 @@ async def run_phase(
 
         async def follow(follower: Follower) -> None:
             try:
-                if transport == "ws":
+                if transport == "ws" and shape.args.ws_client == "lean":
+                    await follow_lean(shape.url, follower, release)
+                elif transport == "ws":
                     compression = None if shape.args.no_ws_compression else "deflate"
                     await follow_ws(shape.url, follower, release, compression)
                 else:
@@ -574,6 +710,13 @@ def unit_costs_row(r: Phase, tokens: int) -> tuple[str, ...]:
     )
 
 
+def ws_client_text(args: argparse.Namespace) -> str:
+    if args.ws_client == "lean":
+        return "websocket clients: the load generator's lean one (no compression offered)"
+    offered = "not offered" if args.no_ws_compression else "offered"
+    return f"websocket clients: websockets' asyncio client, permessage-deflate {offered}"
+
+
 def print_table(args: argparse.Namespace, results: list[Phase]) -> None:
     print()
     print(
@@ -584,7 +727,7 @@ def print_table(args: argparse.Namespace, results: list[Phase]) -> None:
     print(
         f"Each row: N subscribers over {args.threads} threads, one run per thread streaming "
         f"{args.tokens} tokens {args.pause_ms:g} ms apart; filter {orjson.dumps(FILTER).decode()}; "
-        f"websocket permessage-deflate {'off' if args.no_ws_compression else 'offered'}."
+        f"{ws_client_text(args)}."
     )
     print(
         "per sub: events each subscriber received (distinct counts); phase: first run.start to "
@@ -643,9 +786,17 @@ def main() -> int:
         "--pause-ms", type=float, default=20.0, help="before each token (20: 50 tokens/s)"
     )
     parser.add_argument(
+        "--ws-client",
+        choices=["lean", "websockets"],
+        default="lean",
+        help="lean: a minimal client, so the load generator takes little of the shared CPU; "
+        "websockets: the library's asyncio client, as langgraph_sdk connects",
+    )
+    parser.add_argument(
         "--no-ws-compression",
         action="store_true",
-        help="websocket clients do not offer permessage-deflate (langgraph_sdk's client does)",
+        help="with --ws-client websockets: do not offer permessage-deflate "
+        "(langgraph_sdk's client does)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest phase")
     parser.add_argument(

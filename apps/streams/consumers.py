@@ -6,7 +6,8 @@ live events), and the same commands as ``POST /threads/{id}/commands``. A pump t
 thread's numbered stream after a cursor and sends each live event once when any subscription
 wants it; the event log's blocking read is the doorbell, so no channel layer carries events.
 Commands run in the receive loop, never in the pump, so a slow command does not hold up
-delivery.
+delivery. Under agentserver's own server each event is framed once for all its sockets and a
+socket's share of a batch goes out in one write (agentserver/websocket.py).
 
 Authentication happens before anything is sent: with the handshake's headers when they carry
 credentials, else with a first frame ``{"id": n, "method": "auth", "params": {"headers": {...}}}``
@@ -39,7 +40,7 @@ from apps.tenancy.principal import Principal
 from apps.threads.models import Thread
 
 from . import commands, protocol
-from .eventlog import event_log, id_key, seq_id
+from .eventlog import Event, event_log, id_key, seq_id
 from .following import readable_thread, start
 from .hub import FellBehind, StreamEnded, follow
 from .names import thread_events_stream
@@ -49,6 +50,9 @@ logger = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
 HEARTBEAT_SECONDS = 15.0
 MAX_FRAME_BYTES = 256 * 1024
+# A long replay goes out in writes of at most this many events, so the transport's
+# backpressure is heard between them.
+FRAMES_PER_WRITE = 256
 RATE_PER_SECOND = 10.0
 RATE_BURST = 30.0
 # A client still over the rate limit this long after it was first refused is closed (4429).
@@ -90,6 +94,13 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         self.next_subscription = 1
         self.last_sent = time.monotonic()
         self.stream = ""
+        # Whether each stored event name passes any subscription (reset when they change),
+        # and the newest sequence number a subscription starts after.
+        self.wanted: dict[str, bool] = {}
+        self.newest_start = 0
+        frames = self.scope.get("extensions", {}).get(protocol.FRAMES_EXTENSION)
+        self.send_frames = frames["send"] if frames else None
+        self.write_frames = frames["write"] if frames else None
         await self.accept()
         origin = _origin(self.scope["headers"])
         if origin == "refused":
@@ -259,13 +270,14 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             # skips what the pump has not read yet.
             start_after = max(protocol.seq_of(after), protocol.seq_of(self.cursor))
             self.subscriptions[subscription_id] = (subscription, start_after)
+            self.wanted = {}
+            self.newest_start = max(self.newest_start, start_after)
             result = {"subscription_id": subscription_id, "replayed_events": len(replay)}
             await self._reply(protocol.success(command.id, result))
             if gap:
                 message = "Events after since are no longer kept; resuming"
                 await self._reply(protocol.error(None, "resume_gap", message))
-            for event in replay:
-                await self._send_text(protocol.envelope_text(event))
+            await self._send_events(replay)
         if self.pump is None:
             self.pump = asyncio.ensure_future(self._pump())
 
@@ -294,6 +306,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             message = f"No subscription {str(subscription_id)[:64]!r} on this socket"
             await self._reply(protocol.error(command.id, "no_such_subscription", message))
             return
+        self.wanted = {}
         await self._reply(protocol.success(command.id, {}))
 
     # --- sending --------------------------------------------------------------------------
@@ -301,7 +314,11 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         """Send live events, each once, when any subscription wants it; heartbeats between."""
         try:
-            async for events in follow(self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS):
+            direct = self._deliver_now if self.write_frames is not None else None
+            batches = follow(
+                self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS, direct=direct
+            )
+            async for events in batches:
                 if events and not self.visible:
                     # The thread appeared after the socket opened: is it the caller's?
                     try:
@@ -309,15 +326,11 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
                     except ApiError:
                         await self.close(code=4404)
                         return
-                async with self.delivery:
-                    for event in events:
-                        self.cursor = event.id
-                        seq = protocol.seq_of(event.id)
-                        if any(
-                            seq > after and subscription.matches(event.event)
-                            for subscription, after in self.subscriptions.values()
-                        ):
-                            await self._send_text(protocol.envelope_text(event))
+                if events:
+                    async with self.delivery:
+                        live = self._live(events)
+                        self.cursor = events[-1].id
+                        await self._send_events(live)
                 if time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
                     await self._send(orjson.dumps({"type": "heartbeat", "ts": _now_ms()}))
         except asyncio.CancelledError:
@@ -331,6 +344,62 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             logger.exception("websocket pump of thread %s failed", self.thread_id)
             await self.close(code=1011)
 
+    def _deliver_now(self, events: list[Event]) -> bool:
+        """What the pump does with a batch, done at once by the feed when nothing needs
+        waiting for (the hub's ``direct``): False, with nothing sent, when something does (a
+        visibility check, a subscription or replay under way, a full socket buffer, a batch
+        too long for one write)."""
+        if not self.visible or self.delivery.locked():
+            return False
+        live = self._live(events)
+        if len(live) > FRAMES_PER_WRITE:
+            return False
+        if live:
+            try:
+                if not self.write_frames(_frames(live)):
+                    return False
+            except Exception:  # the client left; disconnect() cleans up
+                pass
+            self.last_sent = time.monotonic()
+        self.cursor = events[-1].id
+        return True
+
+    def _live(self, events: list[Event]) -> list[Event]:
+        """The events of a batch that some subscription wants."""
+        subscriptions = self.subscriptions.values()
+        if self.newest_start > protocol.seq_of(self.cursor):
+            # A subscription starts inside this batch: what it replayed is not sent again.
+            return [
+                event
+                for event in events
+                if any(
+                    protocol.seq_of(event.id) > after and subscription.matches(event.event)
+                    for subscription, after in subscriptions
+                )
+            ]
+        live = []
+        for event in events:
+            wanted = self.wanted.get(event.event)
+            if wanted is None:
+                key = event.event
+                wanted = self.wanted[key] = any(s.matches(key) for s, _ in subscriptions)
+            if wanted:
+                live.append(event)
+        return live
+
+    async def _send_events(self, events: list[Event]) -> None:
+        """Send ``events`` in order: through the server's frames extension when it has one
+        (each event framed once for every socket, a delivery in few writes), else one
+        ``websocket.send`` each."""
+        if self.send_frames is None:
+            for event in events:
+                await self._send_text(protocol.envelope_text(event))
+            return
+        for first in range(0, len(events), FRAMES_PER_WRITE):
+            self.last_sent = time.monotonic()
+            with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
+                await self.send_frames(_frames(events[first : first + FRAMES_PER_WRITE]))
+
     async def _reply(self, reply: dict[str, Any]) -> None:
         await self._send(orjson.dumps(reply))
 
@@ -342,6 +411,10 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
             # Straight to the server's ASGI send: this runs once per event and socket.
             await self.base_send({"type": "websocket.send", "text": text})
+
+
+def _frames(events: list[Event]) -> bytes:
+    return b"".join([protocol.envelope_frame(event) for event in events])
 
 
 def _too_large(text: str) -> bool:

@@ -6,7 +6,9 @@ batch to each follower's inbox (a deque and a future: no task, no Redis call, no
 follower and batch; one ticker per loop wakes the followers that have been quiet too long, for
 their heartbeats). A follower that starts behind the feed reads the missing part from the
 log itself, then takes the feed's batches from where its replay stopped, so it sees every
-event once and in order. A feed whose last follower leaves stops reading.
+event once and in order. A follower that can handle a batch without waiting (a websocket whose
+server takes pre-encoded frames) does so in the feed's turn when it is idle, and its task is not
+woken at all. A feed whose last follower leaves stops reading.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import collections
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from .eventlog import Event, EventLog, event_log, id_key
 
@@ -29,6 +31,12 @@ TICK_SECONDS = 1.0
 # A follower this many events behind is dropped (it reconnects with ``since``), so a client
 # that stops reading cannot make the process hold its thread's events without end.
 MAX_BEHIND = 10_000
+
+
+# What a follower may give ``follow`` to take a batch in the feed's turn, synchronously: True
+# when it handled the batch as it would have after ``follow`` yielded it; False to have it
+# yielded as usual.
+Direct = Callable[[list[Event]], bool]
 
 
 class FellBehind(Exception):
@@ -46,9 +54,9 @@ ENDED = "thread.deleted"
 
 
 class Inbox:
-    """Batches for one follower, woken by the feed."""
+    """Batches for one follower, woken by the feed; or taken at once by its ``direct``."""
 
-    __slots__ = ("batches", "behind", "failed", "heartbeat", "last", "waiter")
+    __slots__ = ("batches", "behind", "direct", "failed", "heartbeat", "last", "waiter")
 
     def __init__(self, heartbeat: float, now: float) -> None:
         self.batches: collections.deque[list[Event]] = collections.deque()
@@ -57,9 +65,15 @@ class Inbox:
         self.failed: BaseException | None = None
         self.heartbeat = heartbeat  # an empty batch after this long without one
         self.last = now  # loop time of the last batch put
+        self.direct: Direct | None = None
 
     def put(self, batch: list[Event], now: float) -> None:
         self.last = now
+        # The follower waits for its next batch, so it has handled every earlier one: if it
+        # can take this one in the feed's turn, it need not be woken.
+        waiting = self.waiter is not None and not self.waiter.done()
+        if batch and waiting and self.direct is not None and self._taken(batch):
+            return
         self.behind += len(batch)
         if self.behind > MAX_BEHIND:
             self.batches.clear()
@@ -67,6 +81,13 @@ class Inbox:
             return
         self.batches.append(batch)
         self._wake()
+
+    def _taken(self, batch: list[Event]) -> bool:
+        try:
+            return self.direct(batch)
+        except Exception:  # the follower's fault: it gets the batch the usual way
+            logger.exception("a follower failed to take a batch directly")
+            return False
 
     def fail(self, error: BaseException) -> None:
         self.failed = error
@@ -149,11 +170,13 @@ class Hub:
         self.ticker = None
 
     async def follow(
-        self, stream: str, *, after: str, heartbeat: float
+        self, stream: str, *, after: str, heartbeat: float, direct: Direct | None = None
     ) -> AsyncIterator[list[Event]]:
         """Batches of the events of ``stream`` after ``after``, in order: the kept ones, then
         each new one as it is written; an empty batch whenever ``heartbeat`` seconds pass
-        without one. Runs until the caller stops iterating."""
+        without one. Runs until the caller stops iterating. Once the caller is following live
+        events and waits for the next batch, a new one goes to ``direct`` first, and is yielded
+        only if ``direct`` declines it."""
         feed = self.feeds.get(stream)
         if feed is None:
             # The feed starts at the stream's end, so it never reads history faster than a
@@ -183,9 +206,11 @@ class Hub:
                 batch = await inbox.get()
                 if batch and overlap:
                     overlap = False
+                    inbox.direct = direct  # from now on every batch is wholly new
                     batch = [event for event in batch if id_key(event.id) > id_key(after)]
                     if not batch:
                         overlap = True
+                        inbox.direct = None
                         continue
                 yield batch
         finally:
@@ -207,8 +232,11 @@ def hub() -> Hub:
     return found
 
 
-async def follow(stream: str, *, after: str, heartbeat: float) -> AsyncIterator[list[Event]]:
+async def follow(
+    stream: str, *, after: str, heartbeat: float, direct: Direct | None = None
+) -> AsyncIterator[list[Event]]:
     """``Hub.follow`` on the running loop's hub."""
-    async with contextlib.aclosing(hub().follow(stream, after=after, heartbeat=heartbeat)) as it:
+    batches = hub().follow(stream, after=after, heartbeat=heartbeat, direct=direct)
+    async with contextlib.aclosing(batches) as it:
         async for batch in it:
             yield batch

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from websockets.frames import Frame, Opcode
 
 from .eventlog import Event
 
@@ -36,6 +37,10 @@ CHANNELS = frozenset(
 MAX_COUNT = 2**53 - 1
 # The method an event is sent as, for the channels whose name is not the method.
 _METHODS = {"input": "input.requested"}
+# The ASGI extension through which agentserver's own websocket server takes frames encoded once
+# for every socket that sends them (agentserver/websocket.py): ``{"send": async (frames), "write":
+# (frames) -> bool}``; ``write`` never waits and says False when the socket cannot take them now.
+FRAMES_EXTENSION = "agentserver.frames"
 
 
 class ProtocolError(Exception):
@@ -83,6 +88,13 @@ def method_of(event: Event) -> str:
 def envelope_text(event: Event) -> str:
     """``envelope`` as text, made once per event however many sockets send it."""
     return envelope(event).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def envelope_frame(event: Event) -> bytes:
+    """``envelope`` as a whole websocket text frame from a server (unmasked, uncompressed),
+    made once per event however many sockets send it."""
+    return Frame(Opcode.TEXT, envelope(event)).serialize(mask=False)
 
 
 def envelope(event: Event) -> bytes:

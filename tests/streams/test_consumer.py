@@ -23,9 +23,19 @@ from apps.tenancy.models import DEFAULT_TENANT_ID
 from apps.tenancy.principal import local_principal
 from apps.threads.models import Thread
 from apps.threads.services import thread_delete, threads_prune
+from tests.streams.frames import FramesServer
 from tests.tenancy.conftest import make_caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True, params=["websocket.send", "frames"])
+def server(request, monkeypatch):
+    """Every test runs with both ways the consumer sends: a ``websocket.send`` per event (any
+    ASGI server), and agentserver's frames extension (its own server)."""
+    app = application if request.param == "websocket.send" else FramesServer(application)
+    monkeypatch.setattr(f"{__name__}.application", app)
+    return app
 
 
 async def in_db(fn, *args, **kwargs):
@@ -326,6 +336,20 @@ async def test_a_quiet_socket_gets_heartbeats(thread_id, monkeypatch):
         frame = await socket.receive()
 
     assert frame["type"] == "heartbeat" and isinstance(frame["ts"], int)
+
+
+@pytest.mark.parametrize("server", ["frames"], indirect=True)
+async def test_events_for_a_full_socket_wait_for_room_and_keep_their_order(thread_id, server):
+    async with Socket(thread_id) as socket:
+        await socket.call("subscription.subscribe", {"channels": ["messages"]})
+        server.full = True
+        write(thread_id, token("a"))
+        write(thread_id, token("b"))
+        assert await socket.nothing_more()
+        server.full = False
+        events = await socket.events(2)
+
+    assert [event["params"]["data"]["delta"]["text"] for event in events] == ["a", "b"]
 
 
 # --- malformed frames and floods --------------------------------------------------------------

@@ -107,3 +107,66 @@ async def test_the_end_of_a_stream_ends_its_followers():
     with pytest.raises(StreamEnded):
         await anext(batches)
     await batches.aclose()
+
+
+# --- taking batches at once ---------------------------------------------------------------------
+
+
+def numbers(batch) -> list[int]:
+    return [int(event.id.partition("-")[0]) for event in batch]
+
+
+async def follow_with(hub: Hub, direct, seen: list[list[int]]) -> None:
+    batches = hub.follow("s", after="0", heartbeat=5, direct=direct)
+    async with contextlib.aclosing(batches) as it:
+        async for batch in it:
+            seen.append(numbers(batch))
+
+
+async def one_by_one(log: InMemoryEventLog, count: int, *handled: list) -> None:
+    """Write ``count`` events, each once the feed reads again and the one before it is in
+    one of the ``handled`` lists of batches."""
+    for n in range(1, count + 1):
+        await eventually(lambda: log.waiting("s") == 1, what="the feed to read")
+        write(log, 1)
+        await eventually(
+            lambda n=n: any(n in batch for batches in handled for batch in batches),
+            what=f"event {n} to be handled",
+        )
+
+
+async def test_a_waiting_follower_takes_live_batches_at_once_without_being_woken():
+    log = InMemoryEventLog()
+    taken, seen = [], []
+
+    def direct(batch) -> bool:
+        taken.append(numbers(batch))
+        return True
+
+    follower = asyncio.ensure_future(follow_with(Hub(log), direct, seen))
+
+    await one_by_one(log, 3, seen, taken)
+
+    assert seen == [[1]], "the first batch is yielded: it may overlap the follower's replay"
+    assert taken == [[2], [3]]
+    follower.cancel()
+
+
+async def test_a_batch_the_follower_declines_or_fails_on_is_yielded_in_order():
+    log = InMemoryEventLog()
+    taken, seen = [], []
+
+    def direct(batch) -> bool:
+        if numbers(batch) == [3]:
+            return False
+        if numbers(batch) == [4]:
+            raise RuntimeError("broken follower")
+        taken.append(numbers(batch))
+        return True
+
+    follower = asyncio.ensure_future(follow_with(Hub(log), direct, seen))
+    await one_by_one(log, 5, seen, taken)
+
+    assert seen == [[1], [3], [4]]
+    assert taken == [[2], [5]]
+    follower.cancel()
