@@ -200,18 +200,19 @@ class Hub:
                     break
                 after = batch[-1].id
                 yield batch
-            # The feed's first batches may hold what the replay already gave.
-            overlap = True
+            # The feed's batches come after ``joined_at``: a follower that starts further on
+            # skips what it already has from the first ones.
+            overlap = id_key(after) > id_key(joined_at)
+            if not overlap:
+                inbox.direct = direct
             while True:
                 batch = await inbox.get()
                 if batch and overlap:
-                    overlap = False
-                    inbox.direct = direct  # from now on every batch is wholly new
                     batch = [event for event in batch if id_key(event.id) > id_key(after)]
                     if not batch:
-                        overlap = True
-                        inbox.direct = None
                         continue
+                    overlap = False
+                    inbox.direct = direct  # from now on every batch is wholly new
                 yield batch
         finally:
             feed.inboxes.discard(inbox)
