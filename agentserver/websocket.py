@@ -33,7 +33,8 @@ class FanOutWebSocketProtocol(WebSocketsSansIOProtocol):
     async def send_frames(self, frames: bytes) -> None:
         """Write ``frames``: whole websocket frames from a server (unmasked, uncompressed,
         final), concatenated, as they are. Waits while the transport's buffer is full, as
-        ``websocket.send`` does; ClientDisconnected once the socket is closing or closed."""
+        ``websocket.send`` does; ClientDisconnected (an OSError) once the socket is closing or
+        closed."""
         if not self.writable.is_set():
             await self.writable.wait()
         self._write(frames)

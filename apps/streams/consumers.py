@@ -53,6 +53,8 @@ MAX_FRAME_BYTES = 256 * 1024
 # A long replay goes out in writes of at most this many events, so the transport's
 # backpressure is heard between them.
 FRAMES_PER_WRITE = 256
+# Event names whose filter result a socket keeps before it starts over.
+MAX_WANTED = 1024
 RATE_PER_SECOND = 10.0
 RATE_BURST = 30.0
 # A client still over the rate limit this long after it was first refused is closed (4429).
@@ -352,13 +354,16 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         if not self.visible or self.delivery.locked():
             return False
         live = self._live(events)
+        if not live and time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
+            return False  # the pump sends the heartbeat that is due
         if len(live) > FRAMES_PER_WRITE:
             return False
         if live:
+            frames = _frames(live)
             try:
-                if not self.write_frames(_frames(live)):
+                if not self.write_frames(frames):
                     return False
-            except Exception:  # the client left; disconnect() cleans up
+            except OSError:  # the client left; disconnect() cleans up
                 pass
             self.last_sent = time.monotonic()
         self.cursor = events[-1].id
@@ -381,6 +386,8 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         for event in events:
             wanted = self.wanted.get(event.event)
             if wanted is None:
+                if len(self.wanted) >= MAX_WANTED:
+                    self.wanted.clear()  # names carry task ids: a long-lived socket sees many
                 key = event.event
                 wanted = self.wanted[key] = any(s.matches(key) for s, _ in subscriptions)
             if wanted:
@@ -396,9 +403,12 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
                 await self._send_text(protocol.envelope_text(event))
             return
         for first in range(0, len(events), FRAMES_PER_WRITE):
+            frames = _frames(events[first : first + FRAMES_PER_WRITE])
             self.last_sent = time.monotonic()
-            with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
-                await self.send_frames(_frames(events[first : first + FRAMES_PER_WRITE]))
+            try:
+                await self.send_frames(frames)
+            except OSError:  # the client left; disconnect() cleans up
+                return
 
     async def _reply(self, reply: dict[str, Any]) -> None:
         await self._send(orjson.dumps(reply))

@@ -40,6 +40,7 @@ _METHODS = {"input": "input.requested"}
 # The ASGI extension through which agentserver's own websocket server takes frames encoded once
 # for every socket that sends them (agentserver/websocket.py): ``{"send": async (frames), "write":
 # (frames) -> bool}``; ``write`` never waits and says False when the socket cannot take them now.
+# Both raise OSError once the socket is closing or closed.
 FRAMES_EXTENSION = "agentserver.frames"
 
 
@@ -90,7 +91,7 @@ def envelope_text(event: Event) -> str:
     return envelope(event).decode()
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def envelope_frame(event: Event) -> bytes:
     """``envelope`` as a whole websocket text frame from a server (unmasked, uncompressed),
     made once per event however many sockets send it."""

@@ -1,7 +1,8 @@
 """agentserver's frames extension (agentserver/websocket.py) for in-process websocket tests: an
 ASGI wrapper that offers it to the app and turns the frames it is given back into
 ``websocket.send`` messages for Channels' WebsocketCommunicator, checked by websockets' own
-frame parser on the way. A test can fill the socket's buffer (``full``) and empty it again."""
+frame parser on the way. A test can fill the socket's buffer (``full``) and empty it again, and
+see how frames went: ``at_once`` (``write``) or parked in ``send`` until there is room."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ class FramesServer:
         self.app = app
         self.room = asyncio.Event()
         self.room.set()
-        self.writes = 0  # calls of the extension that wrote something
+        self.at_once = 0  # frames written by ``write``, without waiting
+        self.parked = 0  # ``send`` calls waiting for room now
 
     @property
     def full(self) -> bool:
@@ -56,17 +58,24 @@ class FramesServer:
         output: asyncio.Queue = send.__self__
         assert isinstance(output, asyncio.Queue)
 
+        def put(frames: bytes) -> None:
+            for text in texts(frames):
+                output.put_nowait({"type": "websocket.send", "text": text})
+
         def write(frames: bytes) -> bool:
             if self.full:
                 return False
-            self.writes += 1
-            for text in texts(frames):
-                output.put_nowait({"type": "websocket.send", "text": text})
+            put(frames)
+            self.at_once += 1
             return True
 
         async def send_frames(frames: bytes) -> None:
-            await self.room.wait()
-            write(frames)
+            self.parked += 1
+            try:
+                await self.room.wait()
+            finally:
+                self.parked -= 1
+            put(frames)
 
         extension = {"send": send_frames, "write": write}
         extensions = {**scope.get("extensions", {}), FRAMES_EXTENSION: extension}

@@ -4,6 +4,7 @@ happens to malformed or flooding clients."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import orjson
@@ -25,6 +26,7 @@ from apps.threads.models import Thread
 from apps.threads.services import thread_delete, threads_prune
 from tests.streams.frames import FramesServer
 from tests.tenancy.conftest import make_caller
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -339,17 +341,50 @@ async def test_a_quiet_socket_gets_heartbeats(thread_id, monkeypatch):
 
 
 @pytest.mark.parametrize("server", ["frames"], indirect=True)
+async def test_live_events_go_out_in_the_feeds_turn(thread_id, server):
+    async with Socket(thread_id) as socket:
+        await socket.call("subscription.subscribe", {"channels": ["messages"]})
+        write(thread_id, token("a"))  # may come before the pump follows the stream
+        await socket.events(1)
+        before = server.at_once
+        for text in "bc":
+            write(thread_id, token(text))
+            await socket.events(1)
+
+    assert server.at_once == before + 2
+
+
+@pytest.mark.parametrize("server", ["frames"], indirect=True)
 async def test_events_for_a_full_socket_wait_for_room_and_keep_their_order(thread_id, server):
     async with Socket(thread_id) as socket:
         await socket.call("subscription.subscribe", {"channels": ["messages"]})
         server.full = True
         write(thread_id, token("a"))
+        await eventually(lambda: server.parked == 1, what="the pump to wait for room")
         write(thread_id, token("b"))
         assert await socket.nothing_more()
         server.full = False
         events = await socket.events(2)
 
     assert [event["params"]["data"]["delta"]["text"] for event in events] == ["a", "b"]
+
+
+async def test_a_socket_whose_filter_drops_every_event_still_gets_heartbeats(
+    thread_id, monkeypatch
+):
+    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.2)
+    async with Socket(thread_id) as socket:
+        await socket.call("subscription.subscribe", LIFECYCLE)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            write(thread_id, token("x"))
+            if not await socket.ws.receive_nothing(timeout=0.05):
+                frame = await socket.receive()
+                break
+        else:
+            pytest.fail("no heartbeat while filtered-out events kept coming")
+
+    assert frame["type"] == "heartbeat"
 
 
 # --- malformed frames and floods --------------------------------------------------------------

@@ -26,8 +26,9 @@ def frame(text: str) -> bytes:
 
 class App:
     """Accepts, then answers each message ``go`` with ``a`` (websocket.send), ``b`` and ``c``
-    (one call of the extension's ``send``), ``d`` (its ``write``) and ``e`` (websocket.send);
-    keeps what it was offered and what the extension did after the client left."""
+    (one call of the extension's ``send``), ``d`` (its ``write``) and ``e`` (websocket.send),
+    and ``close`` by closing; keeps what it was offered and which of the extension's calls
+    still wrote once the socket was closed (by either side)."""
 
     def __init__(self) -> None:
         self.extensions: list[dict] = []
@@ -42,6 +43,9 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
+                break
+            if message.get("text") == "close":
+                await send({"type": "websocket.close", "code": 1000})
                 break
             await send({"type": "websocket.send", "text": "a"})
             await frames["send"](frame("b") + frame("c"))
@@ -59,13 +63,12 @@ class App:
 
 @contextlib.asynccontextmanager
 async def serving(app: App, *, compression: bool):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     config = uvicorn.Config(
         app,
-        host="127.0.0.1",
-        port=port,
+        fd=listener.fileno(),
         ws=FanOutWebSocketProtocol,
         ws_per_message_deflate=compression,
         lifespan="off",
@@ -79,6 +82,7 @@ async def serving(app: App, *, compression: bool):
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+        listener.close()
 
 
 async def test_frames_arrive_as_messages_in_order_with_what_websocket_send_sent():
@@ -92,14 +96,18 @@ async def test_frames_arrive_as_messages_in_order_with_what_websocket_send_sent(
     assert received == again == ["a", "b", "c", "d", "e"]
 
 
-async def test_a_closed_socket_refuses_frames():
+@pytest.mark.parametrize("closed_by", ["client", "server"])
+async def test_a_closed_socket_refuses_frames(closed_by):
     app = App()
     async with serving(app, compression=False) as url:
         async with connect(url, compression=None) as ws:
             await ws.send("go")
             for _ in range(5):
                 await asyncio.wait_for(ws.recv(), 5)
-        await eventually(lambda: app.finished, what="the app to try after the client left")
+            if closed_by == "server":
+                await ws.send("close")
+                await eventually(lambda: app.finished, what="the app to close and try")
+        await eventually(lambda: app.finished, what="the app to try after the close")
 
     assert app.after_close == []
 

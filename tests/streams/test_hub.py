@@ -186,6 +186,7 @@ async def test_a_follower_ahead_of_the_feed_takes_nothing_it_has_at_once():
 
     batches = hub.follow("s", after=seq_id(3), heartbeat=5, direct=direct)
     follower = asyncio.ensure_future(anext(batches))
+    await eventually(lambda: len(hub.feeds["s"].inboxes) == 2, what="the follower to join")
     write(log, 1)
     await eventually(lambda: log.waiting("s") == 1, what="the feed to read again")
     write(log, 1)
