@@ -76,7 +76,11 @@ async def execute_run(run_id: uuid.UUID | str) -> str | None:
     run = await db_threads().arun(services.run_claim, run_id=run_id, worker=WORKER_ID)
     if run is None:
         return None
-    return await Attempt(run).execute()
+    attempt = Attempt(run)
+    try:
+        return await attempt.execute()
+    finally:
+        attempt.writer.close()
 
 
 class Attempt:

@@ -19,7 +19,7 @@ from apps.streams.eventlog import EventLog, Numbered
 
 class Writer:
     def __init__(self, log: EventLog, streams: Sequence[str], events_stream: str) -> None:
-        self.log = log
+        self.log = log.appender()
         self.streams = streams  # each legacy event goes to every one of these
         self.events_stream = events_stream  # the numbered stream of protocol events
         self._legacy: list[tuple[str, str, bytes]] = []
@@ -62,6 +62,10 @@ class Writer:
         entries += tail
         batch = Numbered(self.events_stream, numbered, None) if numbered else None
         self.log.append_all(entries, numbered=batch, expire=expire)
+
+    def close(self) -> None:
+        """Done writing: give back what the writer held (its connection)."""
+        self.log.release()
 
     async def drain(self) -> None:
         """Write what is queued now; raise what a write raised."""

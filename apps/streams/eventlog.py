@@ -80,6 +80,10 @@ class EventLog(Protocol):
         round trip on Redis. A numbered stream without ``expire`` is kept until told."""
         ...
 
+    def appender(self) -> Appender:
+        """``append_all`` for one writer (one call at a time), until its ``release()``."""
+        ...
+
     async def seq_info(self, stream: str) -> SeqInfo:
         """Where a numbered stream stands."""
         ...
@@ -95,6 +99,31 @@ class EventLog(Protocol):
         """The run ended: the stream disappears after ``seconds``."""
 
     def delete(self, stream: str) -> None: ...
+
+
+class Appender(Protocol):
+    def append_all(
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        *,
+        expire: int | None = None,
+        numbered: Numbered | None = None,
+    ) -> list[str]:
+        """``EventLog.append_all``."""
+        ...
+
+    def release(self) -> None:
+        """Done appending: give back what the appender held."""
+
+
+class _Appender:
+    """An appender that holds nothing: the log's own ``append_all``."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.append_all = log.append_all
+
+    def release(self) -> None:
+        pass
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -218,6 +247,9 @@ class InMemoryEventLog:
                 return SeqInfo(self._retired.get(stream, 0), 0, 0)
             first = entry.keys[0][0] if entry.keys else 0
             return SeqInfo(entry.last[0], entry.run_start, first)
+
+    def appender(self) -> Appender:
+        return _Appender(self)
 
     def _entry(self, stream: str) -> _Stream:
         entry = self._live(stream)
@@ -404,14 +436,9 @@ class RedisEventLog:
             pipe.xadd(KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True)
         script = None
         if numbered is not None and numbered.entries:
-            start = 0 if numbered.run_start is None else numbered.run_start + 1
-            args: list[Any] = [self.maxlen, start, expire or 0]
-            for event, data in numbered.entries:
-                args += [event, data]
-            keys = [KEY_PREFIX + numbered.stream, SEQ_PREFIX + numbered.stream]
+            keys, args = script = self._numbered_script(numbered, expire)
             # EVALSHA by hand: a registered script in a pipeline costs a SCRIPT EXISTS
             # round trip on every execute.
-            script = (keys, args)
             pipe.evalsha(self._append_numbered.sha, len(keys), *keys, *args)
         if expire is not None:
             for stream in dict.fromkeys(stream for stream, _, _ in entries):
@@ -424,6 +451,19 @@ class RedisEventLog:
             if isinstance(result, Exception):
                 raise result
         return [event_id.decode() for event_id in results[: len(entries)]]
+
+    def _numbered_script(
+        self, numbered: Numbered, expire: int | None
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the script that appends ``numbered``."""
+        start = 0 if numbered.run_start is None else numbered.run_start + 1
+        args: list[Any] = [self.maxlen, start, expire or 0]
+        for event, data in numbered.entries:
+            args += [event, data]
+        return [KEY_PREFIX + numbered.stream, SEQ_PREFIX + numbered.stream], args
+
+    def appender(self) -> Appender:
+        return _HeldAppender(self)
 
     async def seq_info(self, stream: str) -> SeqInfo:
         pipe = self._on_loop().client.pipeline(transaction=False)
@@ -513,6 +553,55 @@ class RedisEventLog:
                 )
                 on_loop = self._loops[loop] = _OnLoop(client)
             return on_loop
+
+
+class _HeldAppender:
+    """Appends for one writer on a connection of its own, kept until ``release()``.
+
+    A run streaming tokens appends one numbered batch per token: through the pool, each
+    append's checkout, health check and pipeline cost the worker more CPU than the append
+    itself (bench/streams.py). So the common append (numbered entries only) goes straight
+    down a held connection; anything else, and any append the held connection fails (a lost
+    connection, a script cache Redis lost), takes the pooled path, which handles those.
+    """
+
+    def __init__(self, log: RedisEventLog) -> None:
+        self.log = log
+        self.connection: Any = None
+
+    def append_all(
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        *,
+        expire: int | None = None,
+        numbered: Numbered | None = None,
+    ) -> list[str]:
+        if entries or expire is not None or numbered is None or not numbered.entries:
+            return self.log.append_all(entries, expire=expire, numbered=numbered)
+        keys, args = self.log._numbered_script(numbered, None)
+        try:
+            if self.connection is None:
+                self.connection = self.log._client.connection_pool.get_connection()
+            self.connection.send_command(
+                "EVALSHA", self.log._append_numbered.sha, len(keys), *keys, *args
+            )
+            self.connection.read_response()
+        except NoScriptError:
+            return self.log.append_all(entries, numbered=numbered)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._drop()
+            return self.log.append_all(entries, numbered=numbered)
+        return []
+
+    def release(self) -> None:
+        if self.connection is not None:
+            self.log._client.connection_pool.release(self.connection)
+            self.connection = None
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            self.connection.disconnect()
+            self.release()
 
 
 _log: EventLog | None = None

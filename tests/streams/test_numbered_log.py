@@ -149,3 +149,49 @@ async def test_a_since_whose_events_all_expired_reports_the_gap():
     now[0] += 61
 
     assert await start(log, "s", since=2) == Start("5-0", gap=True)
+
+
+# --- a writer's appender ------------------------------------------------------------------------
+
+
+async def test_an_appender_numbers_its_appends_like_the_log(log, stream):
+    appender = log.appender()
+    appender.append_all([], numbered=numbered(stream, 2, run_start=0))
+    appender.append_all([], numbered=numbered(stream, 1))
+    appender.release()
+
+    events = await log.read(stream, after="0", timeout=0)
+    assert [event.id for event in events] == ["1-0", "2-0", "3-0"]
+    assert (await log.seq_info(stream)) == SeqInfo(last=3, run_start=1, first=1)
+
+
+def in_use(redis_log) -> int:
+    return len(redis_log._client.connection_pool._in_use_connections)
+
+
+async def test_on_redis_an_appender_keeps_one_connection_until_released(redis_log, redis_stream):
+    before = in_use(redis_log)
+    appender = redis_log.appender()
+    for _ in range(3):
+        appender.append_all([], numbered=numbered(redis_stream, 1))
+    assert in_use(redis_log) == before + 1
+
+    appender.release()
+    assert in_use(redis_log) == before
+
+
+async def test_an_appender_gets_past_a_flushed_script_cache_and_a_killed_connection(
+    redis_log, redis_admin, redis_stream
+):
+    appender = redis_log.appender()
+    appender.append_all([], numbered=numbered(redis_stream, 1))
+    redis_admin.script_flush()
+    appender.append_all([], numbered=numbered(redis_stream, 1))
+    host, port = appender.connection._sock.getsockname()[:2]
+    assert redis_admin.client_kill_filter(addr=f"{host}:{port}") == 1
+    appender.append_all([], numbered=numbered(redis_stream, 1))
+    appender.append_all([], numbered=numbered(redis_stream, 1))
+    appender.release()
+
+    events = await redis_log.read(redis_stream, after="0", timeout=0)
+    assert [event.id for event in events] == ["1-0", "2-0", "3-0", "4-0"]
