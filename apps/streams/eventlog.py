@@ -560,9 +560,10 @@ class _HeldAppender:
 
     A run streaming tokens appends one numbered batch per token: through the pool, each
     append's checkout, health check and pipeline cost the worker 0.1-0.3 ms of CPU more than
-    down a held connection (docs/thread-protocol.md). So the common append (numbered entries only) goes straight
-    down a held connection; anything else, and any append the held connection fails (a lost
-    connection, a script cache Redis lost), takes the pooled path, which handles those.
+    down a held connection (docs/thread-protocol.md). So the common append (numbered entries
+    only) goes down the held connection; anything else, and any append the held connection
+    fails (a lost connection, a script cache Redis lost), takes the pooled path, which handles
+    those.
     """
 
     def __init__(self, log: RedisEventLog) -> None:
