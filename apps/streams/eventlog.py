@@ -62,12 +62,7 @@ def seq_id(seq: int) -> str:
     return f"{seq}-0"
 
 
-class EventLog(Protocol):
-    def append(self, stream: str, event: str, data: bytes) -> str:
-        """Add an event (sync, thread-safe); return its id."""
-
-    async def aappend(self, stream: str, event: str, data: bytes) -> str: ...
-
+class AppendsAll(Protocol):
     def append_all(
         self,
         entries: Sequence[tuple[str, str, bytes]],
@@ -79,6 +74,18 @@ class EventLog(Protocol):
         (with ``expire``) set every touched stream to expire after that many seconds; one
         round trip on Redis. A numbered stream without ``expire`` is kept until told."""
         ...
+
+
+class Appender(AppendsAll, Protocol):
+    def release(self) -> None:
+        """Done appending: give back what the appender held."""
+
+
+class EventLog(AppendsAll, Protocol):
+    def append(self, stream: str, event: str, data: bytes) -> str:
+        """Add an event (sync, thread-safe); return its id."""
+
+    async def aappend(self, stream: str, event: str, data: bytes) -> str: ...
 
     def appender(self) -> Appender:
         """``append_all`` for one writer (one call at a time), until its ``release()``."""
@@ -99,21 +106,6 @@ class EventLog(Protocol):
         """The run ended: the stream disappears after ``seconds``."""
 
     def delete(self, stream: str) -> None: ...
-
-
-class Appender(Protocol):
-    def append_all(
-        self,
-        entries: Sequence[tuple[str, str, bytes]],
-        *,
-        expire: int | None = None,
-        numbered: Numbered | None = None,
-    ) -> list[str]:
-        """``EventLog.append_all``."""
-        ...
-
-    def release(self) -> None:
-        """Done appending: give back what the appender held."""
 
 
 class _Appender:
