@@ -108,11 +108,16 @@ def _sync_assistants() -> None:
 def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
+    from django.urls import get_resolver
 
+    from agentserver.asgi import application
+    from agentserver.heap import freeze_startup
     from agentserver.websocket import FanOutWebSocketProtocol
 
+    get_resolver().url_patterns  # noqa: B018 - every view imported now, not at its first request
+    freeze_startup()
     uvicorn.run(
-        "agentserver.asgi:application",
+        application,
         host=args.host,
         port=args.port,
         log_level=args.server_log_level,

@@ -758,7 +758,7 @@ def unit_costs_row(r: Phase, tokens: int) -> tuple[str, ...]:
         per("web", r.events, 1e6, "µs"),
         per("web_sys", r.events, 1e6, "µs"),
         per("load", r.events, 1e6, "µs"),
-        per("worker", written, 1e3, "ms"),
+        per("worker", written, 1e6, "µs"),
     )
 
 

@@ -7,8 +7,9 @@ import threading
 from collections.abc import Iterator
 
 from celery import shared_task
-from celery.signals import worker_shutting_down
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
+from agentserver.heap import freeze_startup
 from apps.runs.executor import draining, execute_run
 from apps.runs.services import runs_sweep
 
@@ -25,6 +26,14 @@ def execute(run_id: str) -> str | None:
 def sweep() -> dict[str, int]:
     """Re-dispatch runs whose worker was lost and pending runs whose message was lost."""
     return runs_sweep()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _freeze_startup_heap(**_) -> None:
+    # A process that runs tasks is ready (the threads pool's worker, or a prefork child): what
+    # it built so far lives as long as it does, and full collections need not go over it.
+    freeze_startup()
 
 
 @worker_shutting_down.connect

@@ -422,20 +422,42 @@ class RedisEventLog:
         expire: int | None = None,
         numbered: Numbered | None = None,
     ) -> list[str]:
+        commands, script = self._append_commands(entries, expire, numbered)
         pipe = self._client.pipeline(transaction=False)
-        for stream, event, data in entries:
-            fields = {"e": event, "d": data}
-            pipe.xadd(KEY_PREFIX + stream, fields, maxlen=self.maxlen, approximate=True)
+        for command in commands:
+            pipe.execute_command(*command)
+        return self._appended(entries, pipe.execute(raise_on_error=False), script)
+
+    def _append_commands(
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        expire: int | None,
+        numbered: Numbered | None,
+    ) -> tuple[list[tuple[Any, ...]], tuple[list[str], list[Any]] | None]:
+        """The commands of one ``append_all``, and the KEYS and ARGV of its numbered script
+        (None without numbered entries)."""
+        commands: list[tuple[Any, ...]] = [
+            ("XADD", KEY_PREFIX + stream, "MAXLEN", "~", self.maxlen, "*", "e", event, "d", data)
+            for stream, event, data in entries
+        ]
         script = None
         if numbered is not None and numbered.entries:
             keys, args = script = self._numbered_script(numbered, expire)
             # EVALSHA by hand: a registered script in a pipeline costs a SCRIPT EXISTS
             # round trip on every execute.
-            pipe.evalsha(self._append_numbered.sha, len(keys), *keys, *args)
+            commands.append(("EVALSHA", self._append_numbered.sha, len(keys), *keys, *args))
         if expire is not None:
             for stream in dict.fromkeys(stream for stream, _, _ in entries):
-                pipe.expire(KEY_PREFIX + stream, expire)
-        results = pipe.execute(raise_on_error=False)
+                commands.append(("EXPIRE", KEY_PREFIX + stream, expire))
+        return commands, script
+
+    def _appended(
+        self,
+        entries: Sequence[tuple[str, str, bytes]],
+        results: list[Any],
+        script: tuple[list[str], list[Any]] | None,
+    ) -> list[str]:
+        """``append_all``'s ids from the replies to its commands (errors in their place)."""
         if script is not None and isinstance(results[len(entries)], NoScriptError):
             # Redis lost its script cache (a restart): load the script and append again.
             results[len(entries)] = self._append_numbered(keys=script[0], args=script[1])
@@ -548,14 +570,14 @@ class RedisEventLog:
 
 
 class _HeldAppender:
-    """Appends for one writer on a connection of its own, kept until ``release()``.
+    """Appends for one writer down a connection of its own, kept until ``release()``.
 
-    A run streaming tokens appends one numbered batch per token: through the pool, each
-    append's checkout, health check and pipeline cost the worker 0.1-0.3 ms of CPU more than
-    down a held connection (docs/thread-protocol.md). So the common append (numbered entries
-    only) goes down the held connection; anything else, and any append the held connection
-    fails (a lost connection, a script cache Redis lost), takes the pooled path, which handles
-    those.
+    A run streaming tokens appends once per token: through the pool, each append's checkout,
+    health check and pipeline cost the worker 0.1-0.3 ms of CPU more than down a held
+    connection (docs/thread-protocol.md). The commands are those of the pooled path, sent
+    together and answered in order; a script cache Redis lost is handled as there, and an
+    append the held connection fails (a lost connection) is made again through the pool, on a
+    new connection, as the pooled path's own retry would.
     """
 
     def __init__(self, log: RedisEventLog) -> None:
@@ -569,22 +591,29 @@ class _HeldAppender:
         expire: int | None = None,
         numbered: Numbered | None = None,
     ) -> list[str]:
-        if entries or expire is not None or numbered is None or not numbered.entries:
-            return self.log.append_all(entries, expire=expire, numbered=numbered)
-        keys, args = self.log._numbered_script(numbered, None)
+        commands, script = self.log._append_commands(entries, expire, numbered)
+        if not commands:
+            return []
         try:
             if self.connection is None:
                 self.connection = self.log._client.connection_pool.get_connection()
-            self.connection.send_command(
-                "EVALSHA", self.log._append_numbered.sha, len(keys), *keys, *args
-            )
-            self.connection.read_response()
-        except NoScriptError:
-            return self.log.append_all(entries, numbered=numbered)
+            results = self._send(self.connection, commands)
         except (redis.ConnectionError, redis.TimeoutError):
             self._drop()
-            return self.log.append_all(entries, numbered=numbered)
-        return []
+            return self.log.append_all(entries, expire=expire, numbered=numbered)
+        return self.log._appended(entries, results, script)
+
+    @staticmethod
+    def _send(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Every command's reply, or the error Redis answered it with."""
+        connection.send_packed_command(connection.pack_commands(commands))
+        results: list[Any] = []
+        for _ in commands:
+            try:
+                results.append(connection.read_response())
+            except redis.ResponseError as error:  # read whole: the connection stays in step
+                results.append(error)
+        return results
 
     def release(self) -> None:
         if self.connection is not None:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
+import redis
 
-from apps.streams.eventlog import InMemoryEventLog, Numbered, SeqInfo, seq_id
+from apps.streams.eventlog import KEY_PREFIX, InMemoryEventLog, Numbered, SeqInfo, seq_id
 from apps.streams.following import Start, start
 
 
@@ -195,3 +196,73 @@ async def test_an_appender_gets_past_a_flushed_script_cache_and_a_killed_connect
 
     events = await redis_log.read(redis_stream, after="0", timeout=0)
     assert [event.id for event in events] == ["1-0", "2-0", "3-0", "4-0"]
+
+
+async def test_an_appender_writes_plain_entries_numbered_ones_and_expiries_as_the_log_does(
+    log, stream
+):
+    plain = f"{stream}-plain"
+    appender = log.appender()
+    ids = appender.append_all([(plain, "messages", b"[1]")], numbered=numbered(stream, 1))
+    last = appender.append_all([(plain, "end", b"{}")], numbered=numbered(stream, 1), expire=60)
+    appender.release()
+
+    kept = await log.read(plain, after="0", timeout=0)
+    assert [event.id for event in kept] == [*ids, *last]
+    assert [event.event for event in kept] == ["messages", "end"]
+    assert [e.id for e in await log.read(stream, after="0", timeout=0)] == ["1-0", "2-0"]
+    log.delete(plain)
+
+
+async def test_on_redis_an_appender_sends_a_whole_append_down_its_connection(
+    redis_log, redis_admin, redis_stream
+):
+    plain = f"{redis_stream}-plain"
+    before = in_use(redis_log)
+    appender = redis_log.appender()
+    appender.append_all([(plain, "messages", b"[1]")], numbered=numbered(redis_stream, 1))
+    appender.append_all([(plain, "end", b"{}")], numbered=numbered(redis_stream, 1), expire=60)
+    assert in_use(redis_log) == before + 1
+    appender.release()
+
+    assert 0 < redis_admin.ttl(KEY_PREFIX + plain) <= 60
+    assert 0 < redis_admin.ttl(KEY_PREFIX + redis_stream) <= 60
+    redis_log.delete(plain)
+
+
+async def test_a_flushed_script_cache_does_not_repeat_the_plain_entries_of_an_append(
+    redis_log, redis_admin, redis_stream
+):
+    plain = f"{redis_stream}-plain"
+    appender = redis_log.appender()
+    appender.append_all([(plain, "messages", b"[1]")], numbered=numbered(redis_stream, 1))
+    redis_admin.script_flush()
+    appender.append_all([(plain, "messages", b"[2]")], numbered=numbered(redis_stream, 1))
+    appender.release()
+
+    assert [e.data for e in await redis_log.read(plain, after="0", timeout=0)] == [b"[1]", b"[2]"]
+    assert [e.id for e in await redis_log.read(redis_stream, after="0", timeout=0)] == [
+        "1-0",
+        "2-0",
+    ]
+    redis_log.delete(plain)
+
+
+async def test_an_error_reply_is_raised_and_the_appenders_connection_stays_usable(
+    redis_log, redis_admin, redis_stream
+):
+    not_a_stream = f"{redis_stream}-string"
+    redis_admin.set(KEY_PREFIX + not_a_stream, "x")
+    appender = redis_log.appender()
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        appender.append_all(
+            [(not_a_stream, "messages", b"[1]")], numbered=numbered(redis_stream, 1)
+        )
+    appender.append_all([], numbered=numbered(redis_stream, 1))
+    appender.release()
+
+    assert [e.id for e in await redis_log.read(redis_stream, after="0", timeout=0)] == [
+        "1-0",
+        "2-0",
+    ]
+    redis_admin.delete(KEY_PREFIX + not_a_stream)
