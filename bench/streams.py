@@ -3,7 +3,7 @@
 
     /work/main/.venv/bin/python bench/streams.py [--transport ws|sse|both]
         [--subscribers 100,500,1000] [--threads 10] [--tokens 200] [--pause-ms 20]
-        [--ws-client lean|websockets] [--profile]
+        [--client lean|library] [--profile]
 
 Starts agentserver like bench/api.py (a fresh PostgreSQL database ``bench_api_*``, Redis with a
 private Celery queue, ``agentserver migrate``, one ``agentserver worker --pool threads``) and,
@@ -11,11 +11,12 @@ for every transport and subscriber count N, a fresh ``agentserver serve`` (so it
 from the same point). This process is the load generator: asyncio on uvloop, N subscribers
 spread evenly over ``--threads`` threads, each subscribed to
 ``{"channels": ["messages", "lifecycle"], "namespaces": [[]], "depth": 0}`` of its thread
-(docs/thread-protocol.md §1.2, §1.3) over a websocket or SSE (httpx). The websocket client
-is, by default, a lean one written here (``--ws-client lean``: the handshake, then frames
+(docs/thread-protocol.md §1.2, §1.3) over a websocket or SSE. The clients are, by default,
+lean ones written here (``--client lean``: the request, then websocket frames or SSE events
 parsed straight off each read), because the load generator shares the cores it measures and
-the library's client costs more CPU per event than the server does; ``--ws-client websockets``
-uses ``websockets``' asyncio client with its defaults, as ``langgraph_sdk`` connects.
+the libraries' clients cost more CPU per event than the server does; ``--client library``
+uses ``websockets``' asyncio client with its defaults, as ``langgraph_sdk`` connects, and
+``httpx`` for SSE.
 Once every subscriber is subscribed, one ``run.start`` per thread starts the ``talk`` graph
 (bench/streams_project: a fake chat model streaming ``--tokens`` tokens, ``--pause-ms`` apart),
 and the phase ends when every subscriber has seen its thread's root ``lifecycle``
@@ -24,7 +25,7 @@ and the phase ends when every subscriber has seen its thread's root ``lifecycle`
 Reported per phase: events delivered (and per subscriber, against what the run wrote),
 delivered events/s, delivery delay (receive wall clock - ``params.timestamp``, the worker's
 wall clock when it produced the event; same machine, millisecond resolution) p50/p99/max,
-with the lean websocket client also up to the kernel's receive timestamp of the bytes (so
+with the lean clients also up to the kernel's receive timestamp of the bytes (so
 without this process's own lateness), the web process's RSS before and with all connections
 open (so KiB per connection) and its peak, and CPU seconds of the web process, the worker
 and this load generator (also per event delivered and per token written, so phases of
@@ -162,32 +163,26 @@ SO_TIMESTAMPNS = 35
 TIMESPEC = struct.Struct("qq")
 
 
-class LeanWebsocket:
-    """A websocket client with nothing the load generator does not use, so that on a machine
-    it shares with the server it takes as little CPU as it can: RFC 6455's handshake, then
-    every complete text frame of each read goes to ``on_text(payload, received_ms,
-    arrived_ms)``; pings are answered and a close ends it. No compression, no fragments (the
-    server sends neither). It reads its socket itself, with the kernel's receive timestamp
+class LeanConnection:
+    """The load generator's own client socket, with nothing it does not use, so that on a
+    machine it shares with the server it takes as little CPU as it can: it sends an HTTP
+    request, checks the response head (``accept``), then hands the body's bytes to
+    ``body_received``. It reads the socket itself, with the kernel's receive timestamp
     (``arrived``: when the bytes reached this socket, however late this busy process gets to
-    them)."""
+    them). Subclasses speak the transport: each complete message goes to
+    ``on_text(payload, received_ms, arrived_ms)``."""
 
-    def __init__(self, sock: socket.socket, host: str, path: str, on_text, on_lost) -> None:
+    def __init__(self, sock: socket.socket, request: bytes, on_text, on_lost) -> None:
         self.sock = sock
-        self.key = base64.b64encode(os.urandom(16))
-        digest = hashlib.sha1(self.key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
-        self.accept = base64.b64encode(digest)
         self.on_text, self.on_lost = on_text, on_lost
         self.loop = asyncio.get_running_loop()
         self.opened = self.loop.create_future()
+        self.open = False
         self.buffer = bytearray()
         self.closed = False
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.loop.add_reader(sock.fileno(), self._readable)
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        ).encode()
-        sock.sendall(request + b"Sec-WebSocket-Key: " + self.key + b"\r\n\r\n")
+        sock.sendall(request)
 
     def _readable(self) -> None:
         try:
@@ -205,38 +200,92 @@ class LeanWebsocket:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                 seconds, nanoseconds = TIMESPEC.unpack_from(value)
                 arrived = seconds * 1000 + nanoseconds // 1_000_000
-        self.data_received(data, arrived)
+        if not self.open:
+            self.buffer += data
+            if not self._head():
+                return
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        self.body_received(data, now_ms(), arrived)
+
+    def _head(self) -> bool:
+        """Take the response head off the buffer: True once the body has begun."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(self.buffer[:end])
+        del self.buffer[: end + 4]
+        status, *lines = head.split(b"\r\n")
+        fields = dict(line.partition(b":")[::2] for line in lines)
+        fields = {name.strip().lower(): value.strip().lower() for name, value in fields.items()}
+        if not self.accept(status, fields):
+            self.opened.set_exception(ConnectionError(f"refused: {head[:200]!r}"))
+            self.close()
+            return False
+        self.open = True
+        self.opened.set_result(None)
+        return True
+
+    def accept(self, status: bytes, fields: dict[bytes, bytes]) -> bool:
+        raise NotImplementedError
+
+    def body_received(self, data: bytes, received: int, arrived: int | None) -> None:
+        raise NotImplementedError
 
     def _lost(self, exc: BaseException | None) -> None:
         if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed during the handshake"))
+            self.opened.set_exception(ConnectionError("closed before the response"))
         self.close()
         self.on_lost(exc)
 
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         if not self.closed:
-            self.sock.sendall(data)  # a few small frames: the send buffer always has room
-
-    def send_text(self, text: bytes) -> None:
-        self._write(Frame(Opcode.TEXT, text).serialize(mask=True))
+            self.sock.sendall(data)  # a few small writes: the send buffer always has room
 
     def close(self) -> None:
         if self.closed:
             return
-        with contextlib.suppress(OSError):
-            self._write(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
         self.closed = True
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
 
-    def data_received(self, data: bytes, arrived: int | None = None) -> None:
-        if self.buffer or not self.opened.done():
+
+class LeanWebsocket(LeanConnection):
+    """RFC 6455's handshake, then every complete text frame of each read goes to
+    ``on_text``; pings are answered and a close ends it. No compression, no fragments (the
+    server sends neither)."""
+
+    def __init__(self, sock: socket.socket, host: str, path: str, on_text, on_lost) -> None:
+        key = base64.b64encode(os.urandom(16))
+        digest = hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        self.expected = base64.b64encode(digest).lower()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        ).encode()
+        super().__init__(
+            sock, request + b"Sec-WebSocket-Key: " + key + b"\r\n\r\n", on_text, on_lost
+        )
+
+    def accept(self, status: bytes, fields: dict[bytes, bytes]) -> bool:
+        return (
+            status[:12] == b"HTTP/1.1 101" and fields.get(b"sec-websocket-accept") == self.expected
+        )
+
+    def send_text(self, text: bytes) -> None:
+        self.write(Frame(Opcode.TEXT, text).serialize(mask=True))
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(OSError):
+                self.write(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
+        super().close()
+
+    def body_received(self, data: bytes, received: int, arrived: int | None) -> None:
+        if self.buffer:
             self.buffer += data
-            if not self.opened.done() and not self._handshake():
-                return
             data = bytes(self.buffer)
             self.buffer.clear()
-        received = now_ms()
         at, size = 0, len(data)
         while size - at >= 2:
             first, length, start = data[at], data[at + 1] & 0x7F, at + 2
@@ -252,7 +301,7 @@ class LeanWebsocket:
             if opcode == Opcode.TEXT.value and first & 0x80:
                 self.on_text(payload, received, arrived)
             elif opcode == Opcode.PING.value:
-                self._write(Frame(Opcode.PONG, payload).serialize(mask=True))
+                self.write(Frame(Opcode.PONG, payload).serialize(mask=True))
             elif opcode == Opcode.CLOSE.value:
                 self.close()
                 return
@@ -263,29 +312,85 @@ class LeanWebsocket:
         if at < size:
             self.buffer += data[at:]  # a frame's beginning: the rest comes with the next read
 
-    def _handshake(self) -> bool:
-        """Take the server's handshake reply off the buffer: True once the socket is open."""
+
+class LeanEventStream(LeanConnection):
+    """``POST`` of a JSON body, then the ``text/event-stream`` response (chunked or not): the
+    ``data`` of every complete event goes to ``on_text``, and the ``: connected`` comment to
+    ``on_connected``. Events are separated by a blank line, lines end with CRLF (as
+    agentserver writes them)."""
+
+    def __init__(self, sock, host: str, path: str, body: bytes, on_text, on_connected, on_lost):
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.on_connected = on_connected
+        self.chunked = False
+        self.chunks = bytearray()  # undecoded chunked transfer coding
+        super().__init__(sock, request + body, on_text, on_lost)
+
+    def accept(self, status: bytes, fields: dict[bytes, bytes]) -> bool:
+        self.chunked = fields.get(b"transfer-encoding") == b"chunked"
+        return status[:12] == b"HTTP/1.1 200"
+
+    def body_received(self, data: bytes, received: int, arrived: int | None) -> None:
+        if self.chunked:
+            data = self._dechunk(data)
         buffer = self.buffer
+        buffer += data
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
-            return False
-        head = bytes(buffer[:end])
-        del buffer[: end + 4]
-        status, *lines = head.split(b"\r\n")
-        fields = dict(line.partition(b":")[::2] for line in lines)
-        fields = {name.strip().lower(): value.strip() for name, value in fields.items()}
-        if status[:12] != b"HTTP/1.1 101" or fields.get(b"sec-websocket-accept") != self.accept:
-            self.opened.set_exception(ConnectionError(f"handshake refused: {head[:200]!r}"))
-            self.close()
-            return False
-        self.opened.set_result(None)
-        return True
+            return
+        at = 0
+        while end >= 0:
+            block = bytes(buffer[at:end])
+            at = end + 4
+            end = buffer.find(b"\r\n\r\n", at)
+            for line in block.split(b"\r\n"):
+                if line.startswith(b"data: "):
+                    self.on_text(line[6:], received, arrived)
+                elif line.startswith(b": connected"):
+                    self.on_connected()
+        del buffer[:at]
+
+    def _dechunk(self, data: bytes) -> bytes:
+        """The payload of the complete chunks received so far; the rest waits for more."""
+        chunks = self.chunks
+        chunks += data
+        out, at = [], 0
+        while True:
+            line_end = chunks.find(b"\r\n", at)
+            if line_end < 0:
+                break
+            size = int(bytes(chunks[at:line_end]).split(b";")[0], 16)
+            start = line_end + 2
+            if size == 0 or start + size + 2 > len(chunks):
+                if size == 0:
+                    at = len(chunks)  # the last chunk: the response is over
+                break
+            out.append(bytes(chunks[start : start + size]))
+            at = start + size + 2
+        del chunks[:at]
+        return b"".join(out)
 
 
-async def follow_lean(url: str, follower: Follower, release: asyncio.Event) -> None:
+async def lean_socket(url: str) -> tuple[socket.socket, str]:
     host = url.removeprefix("http://")
     address, _, port = host.rpartition(":")
-    path = f"/threads/{follower.thread_id}/stream/events"
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        await loop.sock_connect(sock, (address, int(port)))
+    except OSError:
+        sock.close()
+        raise
+    return sock, host
+
+
+def lean_handlers(follower: Follower):
+    """``on_text`` and ``on_lost`` of a lean client that follows for ``follower``."""
 
     def on_text(payload: bytes, received: int, arrived: int | None) -> None:
         try:
@@ -304,20 +409,33 @@ async def follow_lean(url: str, follower: Follower, release: asyncio.Event) -> N
         if not follower.done.is_set():
             follower.fail(exc or ConnectionError("the server closed the socket"))
 
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        await loop.sock_connect(sock, (address, int(port)))
-    except OSError:
-        sock.close()
-        raise
+    return on_text, on_lost
+
+
+async def follow_lean_ws(url: str, follower: Follower, release: asyncio.Event) -> None:
+    sock, host = await lean_socket(url)
+    on_text, on_lost = lean_handlers(follower)
+    path = f"/threads/{follower.thread_id}/stream/events"
     client = LeanWebsocket(sock, host, path, on_text, on_lost)
     try:
         await asyncio.wait_for(client.opened, 60)
         subscribe = {"id": 1, "method": "subscription.subscribe", "params": FILTER}
         client.send_text(orjson.dumps(subscribe))
+        await follower.done.wait()
+        await release.wait()
+    finally:
+        client.close()
+
+
+async def follow_lean_sse(url: str, follower: Follower, release: asyncio.Event) -> None:
+    sock, host = await lean_socket(url)
+    on_text, on_lost = lean_handlers(follower)
+    path = f"/threads/{follower.thread_id}/stream/events"
+    client = LeanEventStream(
+        sock, host, path, orjson.dumps(FILTER), on_text, follower.ready.set, on_lost
+    )
+    try:
+        await asyncio.wait_for(client.opened, 60)
         await follower.done.wait()
         await release.wait()
     finally:
@@ -417,7 +535,7 @@ class Phase:
     per_subscriber: collections.Counter = field(default_factory=collections.Counter)
     written_s: float = 0.0  # mean span of a run's params.timestamps (how long it took to write)
     delays: list[float] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)  # delays up to the socket (lean ws)
+    arrivals: list[float] = field(default_factory=list)  # delays up to the socket (lean clients)
     lags: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -454,8 +572,9 @@ async def run_phase(
 
         async def follow(follower: Follower) -> None:
             try:
-                if transport == "ws" and shape.args.ws_client == "lean":
-                    await follow_lean(shape.url, follower, release)
+                if shape.args.client == "lean":
+                    lean = follow_lean_ws if transport == "ws" else follow_lean_sse
+                    await lean(shape.url, follower, release)
                 elif transport == "ws":
                     compression = None if shape.args.no_ws_compression else "deflate"
                     await follow_ws(shape.url, follower, release, compression)
@@ -747,9 +866,11 @@ def unit_costs_row(r: Phase, tokens: int) -> tuple[str, ...]:
     """CPU per unit of work: per event delivered (web, load generator) and per token written
     (worker), so rows of different N compare."""
 
-    def per(key: str, count: int, scale: float, unit: str) -> str:
+    def per(key: str, count: int, scale: float, unit: str, digits: int = 1) -> str:
         seconds = r.cpu.get(key)
-        return f"{seconds * scale / count:.1f} {unit}" if seconds is not None and count else "n/a"
+        if seconds is None or not count:
+            return "n/a"
+        return f"{seconds * scale / count:.{digits}f} {unit}"
 
     written = r.threads * tokens
     return (
@@ -758,15 +879,15 @@ def unit_costs_row(r: Phase, tokens: int) -> tuple[str, ...]:
         per("web", r.events, 1e6, "µs"),
         per("web_sys", r.events, 1e6, "µs"),
         per("load", r.events, 1e6, "µs"),
-        per("worker", written, 1e6, "µs"),
+        per("worker", written, 1e6, "µs", digits=0),
     )
 
 
-def ws_client_text(args: argparse.Namespace) -> str:
-    if args.ws_client == "lean":
-        return "websocket clients: the load generator's lean one (no compression offered)"
+def client_text(args: argparse.Namespace) -> str:
+    if args.client == "lean":
+        return "clients: the load generator's lean ones (no websocket compression offered)"
     offered = "not offered" if args.no_ws_compression else "offered"
-    return f"websocket clients: websockets' asyncio client, permessage-deflate {offered}"
+    return f"clients: websockets' asyncio client (permessage-deflate {offered}) and httpx"
 
 
 def print_table(args: argparse.Namespace, results: list[Phase]) -> None:
@@ -779,14 +900,14 @@ def print_table(args: argparse.Namespace, results: list[Phase]) -> None:
     print(
         f"Each row: N subscribers over {args.threads} threads, one run per thread streaming "
         f"{args.tokens} tokens {args.pause_ms:g} ms apart; filter {orjson.dumps(FILTER).decode()}; "
-        f"{ws_client_text(args)}."
+        f"{client_text(args)}."
     )
     print(
         "per sub: events each subscriber received (distinct counts); phase: first run.start to "
         "the last subscriber's terminal event; run written: mean span of a run's event "
         "timestamps (its unloaded length is about tokens x pause); delay = wall clock when this "
         "process handles the event - params.timestamp; at socket: the same up to the kernel's "
-        "receive timestamp of the bytes (lean websocket client only), so without this busy "
+        "receive timestamp of the bytes (lean clients only), so without this busy "
         "process's own lateness; load lag: this process's event-loop lateness."
     )
     head = ("transport", "N", "threads", "connect", "events", "per sub", "phase", "events/s",
@@ -844,17 +965,16 @@ def main() -> int:
         "--pause-ms", type=float, default=20.0, help="before each token (20: 50 tokens/s)"
     )
     parser.add_argument(
-        "--ws-client",
-        choices=["lean", "websockets"],
+        "--client",
+        choices=["lean", "library"],
         default="lean",
-        help="lean: a minimal client, so the load generator takes little of the shared CPU; "
-        "websockets: the library's asyncio client, as langgraph_sdk connects",
+        help="lean: minimal clients, so the load generator takes little of the shared CPU; "
+        "library: websockets' asyncio client (as langgraph_sdk connects) and httpx",
     )
     parser.add_argument(
         "--no-ws-compression",
         action="store_true",
-        help="with --ws-client websockets: do not offer permessage-deflate "
-        "(langgraph_sdk's client does)",
+        help="with --client library: do not offer permessage-deflate (langgraph_sdk's client does)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest phase")
     parser.add_argument(

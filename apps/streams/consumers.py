@@ -100,6 +100,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         # and the newest sequence number a subscription starts after.
         self.wanted: dict[str, bool] = {}
         self.newest_start = 0
+        self.filters: frozenset = _interned(frozenset())  # what the subscriptions let through
         frames = self.scope.get("extensions", {}).get(protocol.FRAMES_EXTENSION)
         self.send_frames = frames["send"] if frames else None
         self.write_frames = frames["write"] if frames else None
@@ -272,7 +273,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             # skips what the pump has not read yet.
             start_after = max(protocol.seq_of(after), protocol.seq_of(self.cursor))
             self.subscriptions[subscription_id] = (subscription, start_after)
-            self.wanted = {}
+            self._filters_changed()
             self.newest_start = max(self.newest_start, start_after)
             result = {"subscription_id": subscription_id, "replayed_events": len(replay)}
             await self._reply(protocol.success(command.id, result))
@@ -308,7 +309,7 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             message = f"No subscription {str(subscription_id)[:64]!r} on this socket"
             await self._reply(protocol.error(command.id, "no_such_subscription", message))
             return
-        self.wanted = {}
+        self._filters_changed()
         await self._reply(protocol.success(command.id, {}))
 
     # --- sending --------------------------------------------------------------------------
@@ -353,13 +354,12 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         too long for one write)."""
         if not self.visible or self.delivery.locked():
             return False
-        live = self._live(events)
+        live, frames = self._encoded(events)
         if not live and time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
             return False  # the pump sends the heartbeat that is due
         if len(live) > FRAMES_PER_WRITE:
             return False
         if live:
-            frames = _frames(live)
             try:
                 if not self.write_frames(frames):
                     return False
@@ -368,6 +368,28 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
             self.last_sent = time.monotonic()
         self.cursor = events[-1].id
         return True
+
+    def _encoded(self, events: list[Event]) -> tuple[list[Event], bytes]:
+        """``_live`` of a live batch and its frames (b"" past ``FRAMES_PER_WRITE``), worked
+        out once per batch for every socket with the same filters (most of a thread's), unless
+        a subscription of this socket starts inside the batch."""
+        global _last_encoded
+        batch, filters, first, live, frames = _last_encoded
+        if batch is events and filters is self.filters and self.newest_start < first:
+            return live, frames
+        live = self._live(events)
+        frames = _frames(live) if len(live) <= FRAMES_PER_WRITE else b""
+        first = protocol.seq_of(events[0].id)
+        if self.newest_start < first:
+            _last_encoded = (events, self.filters, first, live, frames)
+        return live, frames
+
+    def _filters_changed(self) -> None:
+        self.wanted = {}
+        subscriptions = self.subscriptions.values()
+        self.filters = _interned(
+            frozenset((s.channels, s.namespaces, s.depth) for s, _ in subscriptions)
+        )
 
     def _live(self, events: list[Event]) -> list[Event]:
         """The events of a batch that some subscription wants."""
@@ -421,6 +443,20 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):  # the client left; disconnect() cleans up
             # Straight to the server's ASGI send: this runs once per event and socket.
             await self.base_send({"type": "websocket.send", "text": text})
+
+
+# The latest live batch a socket encoded: (batch, filters, its first sequence number, the
+# events the filters let through, their frames). The sockets that follow a thread share its
+# feed's batch objects and mostly subscribe alike, so the rest of them take it from here.
+_last_encoded: tuple[Any, ...] = (None, None, 0, [], b"")
+# Filter sets by value, so that sockets subscribed alike hold the same object.
+_FILTER_SETS: dict[frozenset, frozenset] = {}
+
+
+def _interned(filters: frozenset) -> frozenset:
+    if len(_FILTER_SETS) >= MAX_WANTED:
+        _FILTER_SETS.clear()  # sockets holding the old objects only share less
+    return _FILTER_SETS.setdefault(filters, filters)
 
 
 def _frames(events: list[Event]) -> bytes:

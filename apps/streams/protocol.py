@@ -116,8 +116,10 @@ def envelope(event: Event) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def sse_frame(event: Event) -> bytes:
-    """The event as an SSE frame: ``event: <method>``, ``data: <envelope>``, ``id: <seq>``."""
+    """The event as an SSE frame: ``event: <method>``, ``data: <envelope>``, ``id: <seq>``;
+    made once per event however many streams send it."""
     return b"".join(
         (
             b"event: ",

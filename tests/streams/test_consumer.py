@@ -4,6 +4,7 @@ happens to malformed or flooding clients."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -328,6 +329,25 @@ async def test_subscriptions_filter_by_namespace_and_depth(thread_id):
         assert await socket.nothing_more()
 
     assert events[0]["params"]["namespace"] == []
+
+
+async def test_sockets_on_one_thread_each_get_what_their_own_filters_let_through(thread_id):
+    filters = [["messages"], ["lifecycle"], ["messages"], ["lifecycle", "messages"]]
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(Socket(thread_id)) for _ in filters]
+        for socket, channels in zip(sockets, filters, strict=True):
+            await socket.call("subscription.subscribe", {"channels": channels})
+        write(thread_id, started(), token("a"), token("b"), run_start=True)
+        write(thread_id, token("c"), completed())
+        counts = [3, 2, 3, 5]
+        received = [
+            [event["method"] for event in await socket.events(count)]
+            for socket, count in zip(sockets, counts, strict=True)
+        ]
+        assert all([await socket.nothing_more() for socket in sockets])
+
+    messages, lifecycle = ["messages"] * 3, ["lifecycle"] * 2
+    assert received == [messages, lifecycle, messages, ["lifecycle", *messages, "lifecycle"]]
 
 
 async def test_a_quiet_socket_gets_heartbeats(thread_id, monkeypatch):
