@@ -25,6 +25,7 @@ import io
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -316,26 +317,11 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
 
     async def _pump(self) -> None:
         """Send live events, each once, when any subscription wants it; heartbeats between."""
+        direct = self._deliver_now if self.write_frames is not None else None
+        batches = follow(self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS, direct=direct)
         try:
-            direct = self._deliver_now if self.write_frames is not None else None
-            batches = follow(
-                self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS, direct=direct
-            )
-            async for events in batches:
-                if events and not self.visible:
-                    # The thread appeared after the socket opened: is it the caller's?
-                    try:
-                        self.visible = await self._visible(self.principal)
-                    except ApiError:
-                        await self.close(code=4404)
-                        return
-                if events:
-                    async with self.delivery:
-                        live = self._live(events)
-                        self.cursor = events[-1].id
-                        await self._send_events(live)
-                if time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
-                    await self._send(orjson.dumps({"type": "heartbeat", "ts": _now_ms()}))
+            async with contextlib.aclosing(batches):
+                await self._send_batches(batches)
         except asyncio.CancelledError:
             raise
         except FellBehind:
@@ -346,6 +332,24 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("websocket pump of thread %s failed", self.thread_id)
             await self.close(code=1011)
+
+    async def _send_batches(self, batches: AsyncIterator[list[Event]]) -> None:
+        """The pump's work on each batch the feed did not deliver directly."""
+        async for events in batches:
+            if events and not self.visible:
+                # The thread appeared after the socket opened: is it the caller's?
+                try:
+                    self.visible = await self._visible(self.principal)
+                except ApiError:
+                    await self.close(code=4404)
+                    return
+            if events:
+                async with self.delivery:
+                    live = self._live(events)
+                    self.cursor = events[-1].id
+                    await self._send_events(live)
+            if time.monotonic() - self.last_sent >= HEARTBEAT_SECONDS:
+                await self._send(orjson.dumps({"type": "heartbeat", "ts": _now_ms()}))
 
     def _deliver_now(self, events: list[Event]) -> bool:
         """What the pump does with a batch, done at once by the feed when nothing needs

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from .eventlog import Event, EventLog, event_log, id_key
 
@@ -233,11 +232,9 @@ def hub() -> Hub:
     return found
 
 
-async def follow(
+def follow(
     stream: str, *, after: str, heartbeat: float, direct: Direct | None = None
-) -> AsyncIterator[list[Event]]:
-    """``Hub.follow`` on the running loop's hub."""
-    batches = hub().follow(stream, after=after, heartbeat=heartbeat, direct=direct)
-    async with contextlib.aclosing(batches) as it:
-        async for batch in it:
-            yield batch
+) -> AsyncGenerator[list[Event], None]:
+    """``Hub.follow`` on the running loop's hub. Close it when done (``contextlib.aclosing``):
+    the follower leaves the feed at once, not when the generator is collected."""
+    return hub().follow(stream, after=after, heartbeat=heartbeat, direct=direct)

@@ -60,32 +60,30 @@ async def thread_stream_events(request: HttpRequest, thread_id: str) -> HttpResp
 
 
 async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIterator[bytes]:
+    """The SSE body: ``: connected``, then the frames of each batch that passes
+    ``subscription``, joined (one write per batch: what a busy run costs is the writes), and
+    heartbeats between."""
     # Headers and a first line at once: the Python client gives up on a stream whose
     # response has not started within 5 s, and a queued run may write nothing for longer.
     yield CONNECTED
     after, gap = await start(event_log(), stream, subscription.since)
     if gap:
         yield _error_frame("resume_gap", "Events after since are no longer kept; resuming")
-    with contextlib.suppress(StreamEnded):  # the thread was deleted: the stream ends
-        async for frames in _batches(stream, subscription, after):
-            yield frames
-
-
-async def _batches(
-    stream: str, subscription: protocol.Subscription, after: str
-) -> AsyncIterator[bytes]:
-    """The frames of each batch that passes ``subscription``, joined; heartbeats between."""
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
-    async for batch in follow(stream, after=after, heartbeat=HEARTBEAT_SECONDS):
-        # One write per batch, not per event: what a busy run costs is the writes.
-        frames = [protocol.sse_frame(event) for event in batch if subscription.matches(event.event)]
-        if frames:
-            yield b"".join(frames)
-            quiet_since = loop.time()
-        elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
-            yield HEARTBEAT
-            quiet_since = loop.time()
+    matches = subscription.matches
+    batches = follow(stream, after=after, heartbeat=HEARTBEAT_SECONDS)
+    # StreamEnded: the thread was deleted, and the stream ends.
+    with contextlib.suppress(StreamEnded):
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                frames = [protocol.sse_frame(event) for event in batch if matches(event.event)]
+                if frames:
+                    yield b"".join(frames)
+                    quiet_since = loop.time()
+                elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
+                    yield HEARTBEAT
+                    quiet_since = loop.time()
 
 
 def _error_frame(code: str, message: str) -> bytes:
