@@ -776,8 +776,11 @@ def phases(args: argparse.Namespace, tmp: Path) -> list[Phase]:
                         worker.check()
                         web_pid, worker_pid = web.children[0][1].pid, worker.children[0][1].pid
                         shape = Shape(url, web_pid, worker_pid, args, tmp)
-                        # Warm-up: imports, connections and the graph, in this web process.
-                        warm = uvloop.run(run_phase(shape, transport, 4, 1, 20))
+                        # Warm-up: imports, connections and the graph, in this web process;
+                        # as many runs at once as the phase starts, so that every database
+                        # thread of the web process and every worker thread has connected.
+                        threads = args.threads
+                        warm = uvloop.run(run_phase(shape, transport, threads, threads, 20))
                         progress(f"{transport} N={n}: web process up at {url}, warmed up")
                         for note in warm.notes:
                             progress(f"    warm-up: {note}")
