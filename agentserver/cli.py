@@ -108,20 +108,16 @@ def _sync_assistants() -> None:
 def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
-    from django.urls import get_resolver
 
-    from agentserver.asgi import application
-    from agentserver.heap import freeze_startup
     from agentserver.websocket import FanOutWebSocketProtocol
 
-    get_resolver().url_patterns  # noqa: B018 - every view imported now, not at its first request
-    freeze_startup()
     uvicorn.run(
-        application,
+        # An import string: with WEB_CONCURRENCY > 1 every uvicorn worker process loads it.
+        "agentserver.asgi:application",
         host=args.host,
         port=args.port,
         log_level=args.server_log_level,
-        lifespan="off",
+        lifespan="on",  # agentserver.asgi.lifespan: each process readies itself once
         ws=FanOutWebSocketProtocol,
         # Token events are small and many: compressing each costs more CPU than it saves
         # bytes (bench/streams.py); AGENTSERVER_WS_COMPRESSION=true turns it back on.

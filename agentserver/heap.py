@@ -15,9 +15,12 @@ from __future__ import annotations
 import gc
 
 
-def freeze_startup() -> None:
+def freeze_startup(*, collect: bool = True) -> None:
     """Once the process has imported and built what it will keep for its life: collect what
-    starting left behind, then exempt every object still alive from later collections (they
-    are never freed: call this once, when the process is ready, not per request or task)."""
-    gc.collect()
+    starting left behind (``collect``), then exempt every object still alive from later
+    collections (they are never freed: call this once, when the process is ready, not per
+    request or task). A forked child passes ``collect=False``: a collection would touch, and
+    so copy, every page it still shares with its parent."""
+    if collect:
+        gc.collect()
     gc.freeze()

@@ -29,11 +29,16 @@ def sweep() -> dict[str, int]:
 
 
 @worker_ready.connect
-@worker_process_init.connect
 def _freeze_startup_heap(**_) -> None:
-    # A process that runs tasks is ready (the threads pool's worker, or a prefork child): what
-    # it built so far lives as long as it does, and full collections need not go over it.
+    # The worker is ready (with the threads or solo pool it runs the tasks itself): what it
+    # built so far lives as long as it does, and full collections need not go over it.
     freeze_startup()
+
+
+@worker_process_init.connect
+def _freeze_child_heap(**_) -> None:
+    # A prefork child: what it inherited lives as long as it does.
+    freeze_startup(collect=False)
 
 
 @worker_shutting_down.connect

@@ -318,8 +318,10 @@ class ThreadStreamConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         """Send live events, each once, when any subscription wants it; heartbeats between."""
         direct = self._deliver_now if self.write_frames is not None else None
-        batches = follow(self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS, direct=direct)
         try:
+            batches = follow(
+                self.stream, after=self.cursor, heartbeat=HEARTBEAT_SECONDS, direct=direct
+            )
             async with contextlib.aclosing(batches):
                 await self._send_batches(batches)
         except asyncio.CancelledError:

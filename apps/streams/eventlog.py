@@ -601,6 +601,9 @@ class _HeldAppender:
         except (redis.ConnectionError, redis.TimeoutError):
             self._drop()
             return self.log.append_all(entries, expire=expire, numbered=numbered)
+        except BaseException:
+            self._drop()  # replies may be left unread: a later append would take them as its own
+            raise
         return self.log._appended(entries, results, script)
 
     @staticmethod

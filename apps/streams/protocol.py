@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from websockets.frames import Frame, Opcode
 
 from .eventlog import Event
+
+T = TypeVar("T")
 
 CHANNELS = frozenset(
     {
@@ -85,13 +88,32 @@ def method_of(event: Event) -> str:
     return _METHODS.get(channel) or channel.partition(":")[0]
 
 
-@functools.lru_cache(maxsize=4096)
+# An event's encodings are made once for all the sockets that send it, and kept for the next
+# socket; a larger event is encoded for each socket, so the caches hold little however big a
+# thread's state gets.
+SHARED_ENCODING_BYTES = 16 * 1024
+
+
+def _shared(maxsize: int):
+    def decorate(encode: Callable[[Event], T]) -> Callable[[Event], T]:
+        cached = functools.lru_cache(maxsize=maxsize)(encode)
+
+        @functools.wraps(encode)
+        def encoding(event: Event) -> T:
+            return cached(event) if len(event.data) <= SHARED_ENCODING_BYTES else encode(event)
+
+        return encoding
+
+    return decorate
+
+
+@_shared(maxsize=4096)
 def envelope_text(event: Event) -> str:
     """``envelope`` as text, made once per event however many sockets send it."""
     return envelope(event).decode()
 
 
-@functools.lru_cache(maxsize=1024)
+@_shared(maxsize=1024)
 def envelope_frame(event: Event) -> bytes:
     """``envelope`` as a whole websocket text frame from a server (unmasked, uncompressed),
     made once per event however many sockets send it."""
@@ -116,7 +138,7 @@ def envelope(event: Event) -> bytes:
     )
 
 
-@functools.lru_cache(maxsize=1024)
+@_shared(maxsize=1024)
 def sse_frame(event: Event) -> bytes:
     """The event as an SSE frame: ``event: <method>``, ``data: <envelope>``, ``id: <seq>``;
     made once per event however many streams send it."""

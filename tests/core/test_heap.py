@@ -34,3 +34,21 @@ def test_a_worker_process_that_runs_tasks_freezes_its_startup_heap(unfrozen, rea
 
     ready.send(sender=None)
     assert gc.get_freeze_count() > 0
+
+
+async def test_the_web_process_freezes_its_startup_heap_once_the_server_starts_it(unfrozen):
+    from agentserver.asgi import application
+
+    received = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent = []
+
+    async def receive():
+        return received.pop(0)
+
+    async def send(message):
+        sent.append(message["type"])
+        if message["type"] == "lifespan.startup.complete":
+            assert gc.get_freeze_count() > 0
+
+    await application({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

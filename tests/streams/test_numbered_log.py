@@ -266,3 +266,33 @@ async def test_an_error_reply_is_raised_and_the_appenders_connection_stays_usabl
         "2-0",
     ]
     redis_admin.delete(KEY_PREFIX + not_a_stream)
+
+
+class Interrupted(BaseException):
+    """Raised into a worker between two replies (a soft time limit, a KeyboardInterrupt)."""
+
+
+async def test_an_append_cut_short_between_replies_leaves_none_for_the_next(
+    redis_log, redis_stream, monkeypatch
+):
+    plain = f"{redis_stream}-plain"
+    appender = redis_log.appender()
+    appender.append_all([], numbered=numbered(redis_stream, 1))
+    read_response, reads = appender.connection.read_response, []
+
+    def interrupted_at_the_second_reply(*args, **kwargs):
+        reads.append(1)
+        if len(reads) == 2:
+            raise Interrupted
+        return read_response(*args, **kwargs)
+
+    monkeypatch.setattr(appender.connection, "read_response", interrupted_at_the_second_reply)
+    with pytest.raises(Interrupted):
+        appender.append_all([(plain, "messages", b"[1]"), (plain, "messages", b"[2]")])
+    ids = appender.append_all([(plain, "end", b"{}")])
+    appender.release()
+
+    kept = await redis_log.read(plain, after="0", timeout=0)
+    assert [event.event for event in kept] == ["messages", "messages", "end"]
+    assert ids == [kept[-1].id]
+    redis_log.delete(plain)
