@@ -109,6 +109,7 @@ def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
 
+    from agentserver.http import FanOutHttpToolsProtocol
     from agentserver.websocket import FanOutWebSocketProtocol
 
     uvicorn.run(
@@ -118,6 +119,7 @@ def _uvicorn(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.server_log_level,
         lifespan="on",  # agentserver.asgi.lifespan: each process readies itself once
+        http=FanOutHttpToolsProtocol,
         ws=FanOutWebSocketProtocol,
         # Token events are small and many: compressing each costs more CPU than it saves
         # bytes (bench/streams.py); AGENTSERVER_WS_COMPRESSION=true turns it back on.

@@ -45,6 +45,10 @@ _METHODS = {"input": "input.requested"}
 # (frames) -> bool}``; ``write`` never waits and says False when the socket cannot take them now.
 # Both raise OSError once the socket is closing or closed.
 FRAMES_EXTENSION = "agentserver.frames"
+# The ASGI extension through which agentserver's server lets an HTTP response write the next
+# part of its chunked body itself (agentserver/http.py): ``{"write": (body) -> bool}``, which
+# never waits and says False, with nothing written, when the response cannot take it now.
+BODY_EXTENSION = "agentserver.body"
 
 
 class ProtocolError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,7 +16,7 @@ from apps.core.params import path_uuid
 from apps.threads.views import thread_join_stream
 
 from . import commands, protocol
-from .eventlog import event_log
+from .eventlog import Event, event_log
 from .following import readable_thread, start
 from .hub import StreamEnded, follow
 from .names import thread_events_stream
@@ -56,13 +56,19 @@ async def thread_stream_events(request: HttpRequest, thread_id: str) -> HttpResp
         raise BadRequest(exc.message) from None
     await readable_thread(request.principal, thread_uuid)
     stream = thread_events_stream(request.principal.tenant_id, thread_uuid)
-    return event_stream_response(_frames(stream, subscription))
+    extensions = getattr(request, "scope", {}).get("extensions") or {}
+    write = (extensions.get(protocol.BODY_EXTENSION) or {}).get("write")
+    return event_stream_response(_frames(stream, subscription, write))
 
 
-async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIterator[bytes]:
+async def _frames(
+    stream: str, subscription: protocol.Subscription, write: Callable[[bytes], bool] | None
+) -> AsyncIterator[bytes]:
     """The SSE body: ``: connected``, then the frames of each batch that passes
     ``subscription``, joined (one write per batch: what a busy run costs is the writes), and
-    heartbeats between."""
+    heartbeats between. With the server's ``write`` (agentserver/http.py) a live batch goes
+    out in the feed's turn while this generator waits for it (so after all it yielded), and
+    the response's task is not woken."""
     # Headers and a first line at once: the Python client gives up on a stream whose
     # response has not started within 5 s, and a queued run may write nothing for longer.
     yield CONNECTED
@@ -72,7 +78,19 @@ async def _frames(stream: str, subscription: protocol.Subscription) -> AsyncIter
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     matches = subscription.matches
-    batches = follow(stream, after=after, heartbeat=HEARTBEAT_SECONDS)
+
+    def deliver_now(batch: list[Event]) -> bool:
+        nonlocal quiet_since
+        frames = [protocol.sse_frame(event) for event in batch if matches(event.event)]
+        if not frames:
+            return loop.time() - quiet_since < HEARTBEAT_SECONDS  # a due heartbeat is yielded
+        if not write(b"".join(frames)):
+            return False
+        quiet_since = loop.time()
+        return True
+
+    direct = deliver_now if write is not None else None
+    batches = follow(stream, after=after, heartbeat=HEARTBEAT_SECONDS, direct=direct)
     # StreamEnded: the thread was deleted, and the stream ends.
     with contextlib.suppress(StreamEnded):
         async with contextlib.aclosing(batches):

@@ -8,7 +8,11 @@ from uuid import uuid4
 import pytest
 import redis
 
-from apps.streams.eventlog import EventLog, InMemoryEventLog, RedisEventLog
+from apps.graphs.services import assistants_sync_defaults
+from apps.streams.eventlog import EventLog, InMemoryEventLog, RedisEventLog, event_log
+from apps.streams.names import thread_events_stream
+from apps.tenancy.models import DEFAULT_TENANT_ID
+from apps.threads.models import Thread
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -72,3 +76,13 @@ async def eventually(condition: Callable[[], object], *, timeout: float = 5.0, w
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def thread_id() -> Iterator[str]:
+    """A thread of the default tenant; its numbered stream is deleted afterwards."""
+    assistants_sync_defaults()
+    value = str(uuid4())
+    Thread.objects.create(thread_id=value, metadata={}, tenant_id=DEFAULT_TENANT_ID)
+    yield value
+    event_log().delete(thread_events_stream(DEFAULT_TENANT_ID, value))

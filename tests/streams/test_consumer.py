@@ -14,18 +14,14 @@ from channels.testing.websocket import WebsocketCommunicator
 
 from agentserver.asgi import application
 from apps.core.dbthreads import db_threads
-from apps.graphs.services import assistants_sync_defaults
 from apps.runs.models import Run, RunStatus
 from apps.streams import consumers
 from apps.streams import hub as hub_module
-from apps.streams.eventlog import Numbered, event_log
-from apps.streams.names import thread_events_stream
-from apps.streams.protocol import stored_event
-from apps.tenancy.models import DEFAULT_TENANT_ID
 from apps.tenancy.principal import local_principal
 from apps.threads.models import Thread
 from apps.threads.services import thread_delete, threads_prune
 from tests.streams.frames import FramesServer
+from tests.streams.threads import completed, started, token, write
 from tests.tenancy.conftest import make_caller
 from tests.waiting import eventually
 
@@ -48,37 +44,6 @@ async def in_db(fn, *args, **kwargs):
 
 
 LIFECYCLE = {"channels": ["lifecycle"]}
-
-
-@pytest.fixture
-def thread_id() -> str:
-    assistants_sync_defaults()
-    value = str(uuid.uuid4())
-    Thread.objects.create(thread_id=value, metadata={}, tenant_id=DEFAULT_TENANT_ID)
-    yield value
-    event_log().delete(thread_events_stream(DEFAULT_TENANT_ID, value))
-
-
-def write(
-    thread_id: str, *events: tuple[str, list[str], dict], run_start: bool = False, tenant=None
-) -> None:
-    """Events as the executor writes them, in the default tenant's stream unless told."""
-    entries = [stored_event(method, namespace, data) for method, namespace, data in events]
-    stream = thread_events_stream(tenant or DEFAULT_TENANT_ID, thread_id)
-    event_log().append_all([], numbered=Numbered(stream, entries, 0 if run_start else None))
-
-
-def started(run: str = "r1") -> tuple[str, list[str], dict]:
-    return ("lifecycle", [], {"event": "started", "run_id": run})
-
-
-def completed(run: str = "r1") -> tuple[str, list[str], dict]:
-    return ("lifecycle", [], {"event": "completed", "run_id": run})
-
-
-def token(text: str) -> tuple[str, list[str], dict]:
-    delta = {"type": "text-delta", "text": text}
-    return ("messages", [], {"event": "content-block-delta", "index": 0, "delta": delta, "id": "m"})
 
 
 class Socket:

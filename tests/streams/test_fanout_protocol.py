@@ -1,7 +1,10 @@
-"""agentserver's websocket server (uvicorn's protocol plus the frames extension), on loopback
-with a real client: frames handed to the extension arrive as messages, in order with what
+"""agentserver's server protocols (uvicorn's plus the fan-out extensions), on loopback with
+real clients. Websocket: frames handed to the extension arrive as messages, in order with what
 ``websocket.send`` sends; a client that negotiated compression is not offered it; a closed
-socket refuses frames as ``websocket.send`` does."""
+socket refuses frames as ``websocket.send`` does. HTTP: a part written through the body
+extension arrives in order with what ``http.response.body`` sends, on every request of a
+kept-alive connection; it is refused before the response starts, after it ends, and for a
+body of fixed length."""
 
 from __future__ import annotations
 
@@ -9,14 +12,16 @@ import asyncio
 import contextlib
 import socket
 
+import httpx
 import pytest
 import uvicorn
 from uvicorn.protocols.utils import ClientDisconnected
 from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
+from agentserver.http import FanOutHttpToolsProtocol
 from agentserver.websocket import FanOutWebSocketProtocol
-from apps.streams.protocol import FRAMES_EXTENSION
+from apps.streams.protocol import BODY_EXTENSION, FRAMES_EXTENSION
 from tests.waiting import eventually
 
 
@@ -62,13 +67,14 @@ class App:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: App, *, compression: bool):
+async def serving(app, *, compression: bool = False):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     config = uvicorn.Config(
         app,
         fd=listener.fileno(),
+        http=FanOutHttpToolsProtocol,
         ws=FanOutWebSocketProtocol,
         ws_per_message_deflate=compression,
         lifespan="off",
@@ -78,7 +84,7 @@ async def serving(app: App, *, compression: bool):
     task = asyncio.ensure_future(server.serve())
     await eventually(lambda: server.started, what="the server to start")
     try:
-        yield f"ws://127.0.0.1:{port}/"
+        yield f"127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
@@ -87,7 +93,7 @@ async def serving(app: App, *, compression: bool):
 
 async def test_frames_arrive_as_messages_in_order_with_what_websocket_send_sent():
     app = App()
-    async with serving(app, compression=False) as url, connect(url, compression=None) as ws:
+    async with serving(app) as host, connect(f"ws://{host}/", compression=None) as ws:
         await ws.send("go")
         received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(5)]
         await ws.send("go")
@@ -99,8 +105,8 @@ async def test_frames_arrive_as_messages_in_order_with_what_websocket_send_sent(
 @pytest.mark.parametrize("closed_by", ["client", "server"])
 async def test_a_closed_socket_refuses_frames(closed_by):
     app = App()
-    async with serving(app, compression=False) as url:
-        async with connect(url, compression=None) as ws:
+    async with serving(app) as host:
+        async with connect(f"ws://{host}/", compression=None) as ws:
             await ws.send("go")
             for _ in range(5):
                 await asyncio.wait_for(ws.recv(), 5)
@@ -116,8 +122,8 @@ async def test_a_closed_socket_refuses_frames(closed_by):
 async def test_the_extension_is_offered_only_to_uncompressed_sockets(server_compresses, offered):
     app = App()
     async with (
-        serving(app, compression=server_compresses) as url,
-        connect(url, compression="deflate") as ws,
+        serving(app, compression=server_compresses) as host,
+        connect(f"ws://{host}/", compression="deflate") as ws,
     ):
         await eventually(lambda: app.extensions, what="the app to accept")
         if offered:
@@ -125,3 +131,47 @@ async def test_the_extension_is_offered_only_to_uncompressed_sockets(server_comp
             assert [await asyncio.wait_for(ws.recv(), 5) for _ in range(5)] == list("abcde")
 
     assert (app.extensions[0] is not None) is offered
+
+
+class BodyApp:
+    """Streams ``a`` (http.response.body), ``b`` (the extension's write) and ``c``
+    (http.response.body), then ends the body; on ``/fixed``, a body of one byte. Keeps what
+    each write answered: before the response starts, during it and after it ended."""
+
+    def __init__(self) -> None:
+        self.written: list[list[bool]] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        write = scope["extensions"][BODY_EXTENSION]["write"]
+        written = [write(b"early")]
+        self.written.append(written)
+        if scope["path"] == "/fixed":
+            start = {"type": "http.response.start", "status": 200}
+            await send({**start, "headers": [(b"content-length", b"1")]})
+            written.append(write(b"x"))
+            await send({"type": "http.response.body", "body": b"y"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        written.append(write(b"b"))
+        await send({"type": "http.response.body", "body": b"c", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        written.append(write(b"late"))
+
+
+async def test_a_written_part_arrives_in_order_with_the_body_on_each_kept_alive_request():
+    app = BodyApp()
+    async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+        bodies = [(await client.get("/stream")).content for _ in range(2)]
+
+    assert bodies == [b"abc", b"abc"]
+    assert app.written == [[False, True, False], [False, True, False]]
+
+
+async def test_a_body_of_fixed_length_refuses_written_parts():
+    app = BodyApp()
+    async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+        body = (await client.get("/fixed")).content
+
+    assert body == b"y"
+    assert app.written == [[False, False]]
