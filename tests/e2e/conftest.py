@@ -8,6 +8,7 @@ default: one ``agentserver dev`` process on a SQLite file.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -90,6 +91,7 @@ class Deployment:
             queue = self.env["AGENTSERVER_QUEUE"]
             with redis.Redis.from_url(os.environ["REDIS_URL"]) as client:
                 client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+                _forget_unacked(client, queue)
 
     def _create_database(self) -> None:
         base = os.environ["DATABASE_URL"]
@@ -250,3 +252,13 @@ def sync_client(server_url):
 def http(server_url) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server_url, timeout=30) as session:
         yield session
+
+
+def _forget_unacked(client: redis.Redis, queue: str) -> None:
+    """Drop kombu's record of the messages of ``queue`` a killed worker had taken and not
+    acknowledged (``unacked``: tag -> [message, exchange, routing key]); left there, a later
+    consumer of this Redis would restore them into the deleted queue."""
+    for tag, entry in client.hgetall("unacked").items():
+        if json.loads(entry)[2] == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
