@@ -56,6 +56,8 @@ MAX_FRAME_BYTES = 256 * 1024
 FRAMES_PER_WRITE = 256
 # Event names whose filter result a socket keeps before it starts over.
 MAX_WANTED = 1024
+# Distinct filter sets kept for sockets to share before the table starts over.
+MAX_FILTER_SETS = 1024
 RATE_PER_SECOND = 10.0
 RATE_BURST = 30.0
 # A client still over the rate limit this long after it was first refused is closed (4429).
@@ -460,7 +462,7 @@ _FILTER_SETS: dict[frozenset, frozenset] = {}
 
 
 def _interned(filters: frozenset) -> frozenset:
-    if len(_FILTER_SETS) >= MAX_WANTED:
+    if len(_FILTER_SETS) >= MAX_FILTER_SETS:
         _FILTER_SETS.clear()  # sockets holding the old objects only share less
     return _FILTER_SETS.setdefault(filters, filters)
 

@@ -79,12 +79,16 @@ async def _frames(
     quiet_since = loop.time()
     matches = subscription.matches
 
+    def encoded(batch: list[Event]) -> bytes:
+        """The frames of the batch's events that pass, joined (b"" when none does)."""
+        return b"".join([protocol.sse_frame(event) for event in batch if matches(event.event)])
+
     def deliver_now(batch: list[Event]) -> bool:
         nonlocal quiet_since
-        frames = [protocol.sse_frame(event) for event in batch if matches(event.event)]
+        frames = encoded(batch)
         if not frames:
             return loop.time() - quiet_since < HEARTBEAT_SECONDS  # a due heartbeat is yielded
-        if not write(b"".join(frames)):
+        if not write(frames):
             return False
         quiet_since = loop.time()
         return True
@@ -95,9 +99,9 @@ async def _frames(
     with contextlib.suppress(StreamEnded):
         async with contextlib.aclosing(batches):
             async for batch in batches:
-                frames = [protocol.sse_frame(event) for event in batch if matches(event.event)]
+                frames = encoded(batch)
                 if frames:
-                    yield b"".join(frames)
+                    yield frames
                     quiet_since = loop.time()
                 elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
                     yield HEARTBEAT
